@@ -1,0 +1,50 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+
+PROXY_VARIABLES = (
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clear proxy settings; tests that want them set them on purpose."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+# --- loopback private services (vpc_requests.testing) ---------------------
+
+HTTPS_NAMES = ("internal-api.company.local", "10.0.1.50", "other.company.local")
+
+
+@pytest.fixture(scope="session")
+def ca():
+    """One ``trustme.CA`` for the whole run."""
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture
+def http_service():
+    """A plain-HTTP :class:`~vpc_requests.testing.PrivateService` on 127.0.0.1."""
+    from vpc_requests.testing import PrivateService
+
+    with PrivateService(name="http-service") as service:
+        yield service
+
+
+@pytest.fixture
+def https_service(ca):
+    """A TLS :class:`~vpc_requests.testing.PrivateService` on 127.0.0.1, its
+    certificate from the ``ca`` fixture for :data:`HTTPS_NAMES`."""
+    from vpc_requests.testing import PrivateService
+
+    with PrivateService(tls=True, ca=ca, names=HTTPS_NAMES, name="https-service") as service:
+        yield service

@@ -1,0 +1,261 @@
+"""The transport adapter: :class:`VPCServiceAdapter`, a
+:class:`requests.adapters.HTTPAdapter` that sends every request it is given to
+one VPC service (DESIGN section 2, S1-S13).
+
+It extends requests only through HTTPAdapter's documented hooks:
+``init_poolmanager`` (pool classes that dial the service),
+``build_connection_pool_key_attributes`` and
+``get_connection_with_tls_context`` (the service's host and port, SNI from the
+URL, TLS settings; never a proxy), ``cert_verify`` (settings live in the pool
+key, so nothing is mutated per request), ``build_response`` and ``send``
+(``Host`` from the URL on a copy of the request; errors translated).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Iterator, Mapping
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest, Response
+from requests.structures import CaseInsensitiveDict
+
+from . import forks
+from .abort import current_scope
+from .connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
+from .errors import AbortError, ProxyError, translate
+from .routing import Route, route
+from .service import VPCService
+from .tls import pool_kwargs as tls_pool_kwargs
+
+if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: no cover
+    raise ImportError(
+        f"vpc_requests needs requests >= 2.32.3 (found {requests.__version__}), "
+        "whose HTTPAdapter has build_connection_pool_key_attributes and "
+        "get_connection_with_tls_context; upgrade with: pip install -U 'requests>=2.32.3'"
+    )
+
+__all__ = ["VPCServiceAdapter"]
+
+log = logging.getLogger(__name__)
+
+# Errors raised by HTTPAdapter.send that mean "could not reach or hear from
+# the service" (S11); anything else (InvalidURL, InvalidHeader, RetryError)
+# passes through as requests raised it.
+_TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout)
+
+
+class VPCServiceAdapter(HTTPAdapter):
+    """Sends every request to ``service``, whatever the URL's host and port.
+
+    Mount it on a :class:`requests.Session` for the URL prefixes that should
+    go through the binding::
+
+        session.mount("https://", VPCServiceAdapter(service, binding="API"))
+
+    :param service: the :class:`~vpc_requests.VPCService` to connect to.
+    :param binding: the binding's name, used in errors and logs.
+    :param tunnel: how to reach the service: ``None`` (directly) or a
+        transport URL (see the README's tunnels section).
+    :param kwargs: :class:`~requests.adapters.HTTPAdapter` arguments
+        (``pool_connections``, ``pool_maxsize``, ``max_retries``,
+        ``pool_block``).
+    """
+
+    __attrs__ = HTTPAdapter.__attrs__ + ["service", "binding", "tunnel"]
+
+    def __init__(
+        self,
+        service: VPCService,
+        binding: str | None = None,
+        tunnel: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(service, VPCService):
+            raise TypeError(
+                f"VPCServiceAdapter needs a VPCService, got {type(service).__name__}; "
+                "build one with VPCService(hostname=...) or VPCService.from_api(...)"
+            )
+        self.service = service
+        self.binding = binding
+        self.tunnel = tunnel
+        super().__init__(**kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        """Create the pool manager, with pools that dial the service.
+
+        This method should not be called from user code, and is only exposed
+        for use when subclassing.
+        """
+        dialer = Dialer(self.service, self.tunnel)
+        super().init_poolmanager(connections, maxsize, block, vpc_dialer=dialer, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": VPCHTTPConnectionPool,
+            "https": VPCHTTPSConnectionPool,
+        }
+        self.poolmanager.key_fn_by_scheme = {"http": key_fn, "https": key_fn}
+        self._generation = forks.generation()
+
+    def route(self, url: str) -> Route:
+        """Where ``url`` goes: the service's origin and port, Host and SNI.
+
+        :raises ~vpc_requests.RoutingError: for a URL the binding refuses.
+        """
+        return route(self.service, url, self.binding)
+
+    def build_connection_pool_key_attributes(
+        self, request: PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The pool for ``request``: the service's host and the port for the
+        URL's scheme; for https, SNI and TLS settings (which are in urllib3's
+        pool key, so two names never share a connection).
+
+        This method should not be called from user code, and is only exposed
+        for use when subclassing.
+        """
+        where = self.route(str(request.url))
+        host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
+        if where.server_hostname is None:
+            return host_params, {}
+        return host_params, tls_pool_kwargs(
+            where.server_hostname, self.service.cert_verification_mode, verify, cert
+        )
+
+    def get_connection_with_tls_context(
+        self,
+        request: PreparedRequest,
+        verify: Any,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> Any:
+        """The connection pool for ``request``; proxies are never used (S9).
+
+        This method should not be called from user code, and is only exposed
+        for use when subclassing.
+        """
+        if self._generation != forks.generation():
+            # A forked child must never share its parent's pooled sockets.
+            self.init_poolmanager(self._pool_connections, self._pool_maxsize, self._pool_block)
+        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Do nothing: TLS settings are pool keyword arguments here, so pools
+        are never changed per request.
+
+        This method should not be called from user code.
+        """
+
+    def request_url(self, request: PreparedRequest, proxies: Any) -> str:
+        """The request target: always the URL's path (never a proxy's
+        absolute form).
+
+        This method should not be called from user code.
+        """
+        return str(request.path_url)
+
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send ``request`` to the service; ``proxies`` are ignored (S9).
+
+        :returns: the response, whatever its status (S12); its ``.request``
+            is the caller's request, unchanged (S13).
+        :raises ~vpc_requests.RoutingError: for a URL the binding refuses.
+        :raises ~vpc_requests.ProxyError: when the service cannot be reached
+            or heard from (S11); also the matching ``requests`` exception.
+        :raises ~vpc_requests.AbortError: when the fetch's signal fired.
+        """
+        where = self.route(str(request.url))
+        started = time.perf_counter()
+        try:
+            response = super().send(
+                _with_host(request, where.host_header), stream, timeout, verify, cert, None
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise self._failure(exc, where, request) from exc
+        response.request = request
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "binding=%s %s %s -> %s status=%s elapsed=%.1fms",
+                self.binding, request.method, where.url_host, where.origin,
+                response.status_code, (time.perf_counter() - started) * 1000,
+            )
+        return response
+
+    def build_response(self, req: PreparedRequest, resp: Any) -> Response:
+        """Build the :class:`requests.Response`; body errors read later (also
+        while streaming) are translated like send errors.
+
+        This method should not be called from user code.
+        """
+        response = super().build_response(req, resp)
+        # Same object layout, one overridden method: the body reader
+        # translates transport errors (see _Response).
+        response.__class__ = _Response
+        response._vpc = (self, self.route(str(req.url)).origin, current_scope())  # type: ignore[attr-defined]
+        return response
+
+    def _failure(self, exc: BaseException, where_origin: Route | str, request: Any) -> Exception:
+        origin = where_origin if isinstance(where_origin, str) else where_origin.origin
+        active = current_scope()
+        if active is not None and active.signal.aborted:
+            return AbortError(active.signal.reason, request=request)
+        if isinstance(exc, (ProxyError, AbortError)):
+            return exc
+        return translate(exc, binding=self.binding, origin=origin, request=request)
+
+
+class _Response(Response):
+    """A :class:`requests.Response` whose body errors are translated into
+    :class:`~vpc_requests.ProxyError` (``http_response_incomplete``, ...) or
+    :class:`~vpc_requests.AbortError`, like errors before the headers."""
+
+    def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
+        chunks = super().iter_content(chunk_size, decode_unicode)  # type: ignore[arg-type]
+        return self._translating(chunks)
+
+    def _translating(self, chunks: Iterator[Any]) -> Iterator[Any]:
+        adapter, origin, active = getattr(self, "_vpc", (None, None, None))
+        try:
+            yield from chunks
+        except (requests.RequestException, OSError) as exc:
+            if isinstance(exc, (ProxyError, AbortError)):
+                raise
+            if active is not None and active.signal.aborted:
+                raise AbortError(active.signal.reason, request=self.request) from exc
+            if adapter is None:
+                raise
+            raise adapter._failure(exc, origin, self.request) from exc
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {attr: getattr(self, attr, None) for attr in self.__attrs__}
+
+
+def _with_host(request: PreparedRequest, host_header: str) -> PreparedRequest:
+    """A shallow copy of ``request`` whose headers start with ``Host`` (as
+    http.client would put it), unless the caller set Host themselves."""
+    if "Host" in request.headers:
+        return request
+    hop = PreparedRequest()
+    hop.method = request.method
+    hop.url = request.url
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    headers["Host"] = host_header
+    headers.update(request.headers)
+    hop.headers = headers
+    hop._cookies = request._cookies  # type: ignore[attr-defined]
+    hop.body = request.body
+    hop.hooks = request.hooks
+    hop._body_position = request._body_position  # type: ignore[attr-defined]
+    return hop

@@ -1,0 +1,394 @@
+"""A VPC Service binding: :class:`Binding`, with Workers' ``fetch()`` and a
+``requests.Session`` routed wholly through it.
+
+``fetch()`` takes a lean path: it prepares the request once with requests' own
+default headers, skips the environment lookups ``Session.request`` makes on
+every call (proxies, ``.netrc``), has no cookie jar (as in Workers), and
+follows redirects itself, through this binding only (S8).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any, Iterable, Mapping, Union
+from urllib.parse import urljoin, urlparse
+
+import requests
+from requests.hooks import dispatch_hook
+from requests.models import PreparedRequest, Request, Response
+from requests.structures import CaseInsensitiveDict
+from requests.utils import default_headers, requote_uri, rewind_body, to_native_string
+
+from . import abort
+from .abort import AbortSignal
+from .adapter import VPCServiceAdapter
+from .errors import AbortError, ProxyError, RedirectError
+from .service import VPCService
+
+__all__ = ["MAX_REDIRECTS", "Binding"]
+
+#: Redirects a fetch follows before raising ``requests.TooManyRedirects``
+#: (as Workers' fetch).
+MAX_REDIRECTS = 20
+
+Resource = Union[str, Request, PreparedRequest]
+HeadersType = Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
+
+# Keyword arguments of requests.request() that fetch() accepts as well.
+_REQUEST_KWARGS = frozenset(
+    {"params", "json", "files", "auth", "cookies", "hooks", "timeout", "stream",
+     "verify", "cert", "data", "allow_redirects", "proxies"}
+)
+_REDIRECT_MODES = ("follow", "manual", "error")
+_ERROR_MODES = ("raise", "response")
+
+
+class Binding:
+    """A named binding to one :class:`~vpc_requests.VPCService`.
+
+    :param name: the binding's name, as in ``wrangler.toml`` (``PRIVATE_API``).
+    :param service: the service every request of this binding goes to.
+    :param tunnel: how to reach the service (``None``: directly; else a
+        transport URL, see the README's tunnels section).
+    :param errors: ``"raise"`` (default) raises
+        :class:`~vpc_requests.ProxyError` when the service cannot be reached;
+        ``"response"`` returns what Workers code sees instead: a ``500``
+        ``text/plain`` response whose body is ``ProxyError: <code>``.
+    :param adapter_kwargs: passed to :class:`~vpc_requests.VPCServiceAdapter`
+        (``pool_maxsize``, ``max_retries``, ...).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        service: VPCService,
+        *,
+        tunnel: str | None = None,
+        errors: str = "raise",
+        **adapter_kwargs: Any,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a binding's name must be a non-empty str, got {name!r}")
+        if errors not in _ERROR_MODES:
+            raise ValueError(f"errors must be one of {', '.join(_ERROR_MODES)}; got {errors!r}")
+        self._name = name
+        self._service = service
+        self._tunnel = tunnel
+        self._errors = errors
+        self._adapter_kwargs = adapter_kwargs
+        self._adapter = VPCServiceAdapter(service, binding=name, tunnel=tunnel, **adapter_kwargs)
+        # Used only for requests' redirect helpers (get_redirect_target,
+        # rebuild_method, should_strip_auth), which keep no state.
+        self._redirects = requests.Session()
+        self._headers = default_headers()
+
+    @property
+    def name(self) -> str:
+        """The binding's name."""
+        return self._name
+
+    @property
+    def service(self) -> VPCService:
+        """The service this binding reaches."""
+        return self._service
+
+    @property
+    def tunnel(self) -> str | None:
+        """The transport URL, or ``None`` for a direct connection."""
+        return self._tunnel
+
+    @property
+    def adapter(self) -> VPCServiceAdapter:
+        """The binding's transport adapter (one pool for all its fetches)."""
+        return self._adapter
+
+    def __repr__(self) -> str:
+        return f"<Binding {self._name} -> {self._service.describe()}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Binding):
+            return NotImplemented
+        return (self._name, self._service, self._tunnel) == (other._name, other._service, other._tunnel)
+
+    def __hash__(self) -> int:
+        return hash((self._name, self._service, self._tunnel))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "name": self._name, "service": self._service, "tunnel": self._tunnel,
+            "errors": self._errors, "adapter_kwargs": self._adapter_kwargs,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["name"], state["service"], tunnel=state["tunnel"],
+            errors=state["errors"], **state["adapter_kwargs"],
+        )
+
+    def close(self) -> None:
+        """Close the binding's pooled connections (they reopen on demand)."""
+        self._adapter.close()
+
+    def __enter__(self) -> Binding:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def session(self, **attributes: Any) -> requests.Session:
+        """A :class:`requests.Session` on which every http and https request,
+        and every redirect, goes through this binding (it shares the
+        binding's connection pool).
+
+        :param attributes: session attributes to set (``headers``, ``auth``,
+            ``verify``, ``cert``, ``params``, ``trust_env``, ...).
+        :raises TypeError: for a name that is not a session attribute.
+        """
+        session = requests.Session()
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
+        session.max_redirects = MAX_REDIRECTS
+        for key, value in attributes.items():
+            if key.startswith("_") or not hasattr(session, key) or callable(getattr(session, key)):
+                raise TypeError(f"session() got an unexpected attribute {key!r}")
+            setattr(session, key, value)
+        return session
+
+    def fetch(
+        self,
+        resource: Resource,
+        *,
+        method: str | None = None,
+        headers: HeadersType = None,
+        body: Any = None,
+        signal: AbortSignal | None = None,
+        redirect: str = "follow",
+        **kwargs: Any,
+    ) -> Response:
+        """Make a request through this binding, as ``env.BINDING.fetch()``.
+
+        :param resource: an absolute http(s) URL, a :class:`requests.Request`
+            or a :class:`requests.PreparedRequest` (never changed).
+        :param method: overrides the method (default ``GET``, or the
+            resource's).
+        :param headers: headers to send (added to the resource's); a value of
+            ``None`` removes a header.
+        :param body: the body, as ``requests``' ``data=`` takes it.
+        :param signal: an :class:`~vpc_requests.AbortSignal`; when it fires
+            the fetch stops with :class:`~vpc_requests.AbortError`.
+        :param redirect: ``"follow"`` (through this binding, at most
+            :data:`MAX_REDIRECTS`), ``"manual"`` (return the 3xx) or
+            ``"error"`` (raise :class:`~vpc_requests.RedirectError`).
+        :param kwargs: what ``requests.request`` accepts: ``params``,
+            ``json``, ``files``, ``auth``, ``cookies``, ``hooks``,
+            ``timeout``, ``stream``, ``verify``, ``cert`` (``proxies`` is
+            ignored: the binding is the route).
+        :returns: the :class:`requests.Response`, whatever its status.
+        :raises ~vpc_requests.RoutingError: for a URL the binding refuses;
+            nothing is sent.
+        :raises ~vpc_requests.ProxyError: when the service cannot be reached
+            (unless ``errors="response"``).
+        """
+        unknown = set(kwargs) - _REQUEST_KWARGS
+        if unknown:
+            raise TypeError(f"fetch() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        if redirect not in _REDIRECT_MODES:
+            raise ValueError(f"redirect must be one of {', '.join(_REDIRECT_MODES)}; got {redirect!r}")
+        if "data" in kwargs:
+            if body is not None:
+                raise TypeError("fetch() takes body= or data=, not both")
+            body = kwargs.pop("data")
+        if kwargs.pop("allow_redirects", True) is False:
+            redirect = "manual"
+        kwargs.pop("proxies", None)
+        send = {
+            "stream": kwargs.pop("stream", False),
+            "timeout": kwargs.pop("timeout", None),
+            "verify": kwargs.pop("verify", True),
+            "cert": kwargs.pop("cert", None),
+        }
+        request = self._prepare(resource, method, headers, body, kwargs)
+        try:
+            if signal is None:
+                return self._exchange(request, redirect, send)
+            return self._exchange_abortable(request, redirect, send, signal)
+        except ProxyError as exc:
+            if self._errors == "response":
+                return _error_response(exc, request)
+            raise
+
+    def _exchange_abortable(
+        self, request: PreparedRequest, redirect: str, send: dict[str, Any], signal: AbortSignal
+    ) -> Response:
+        active = abort.scope(signal)
+        done = False
+        try:
+            with active:
+                response = self._exchange(request, redirect, send)
+            done = not send["stream"]
+            return response
+        except (requests.RequestException, OSError, ValueError) as exc:
+            done = True
+            if signal.aborted and not isinstance(exc, AbortError):
+                raise AbortError(signal.reason, request=request) from exc
+            raise
+        finally:
+            if done:
+                active.release()
+
+    def _prepare(
+        self,
+        resource: Resource,
+        method: str | None,
+        headers: HeadersType,
+        body: Any,
+        extra: dict[str, Any],
+    ) -> PreparedRequest:
+        if isinstance(resource, PreparedRequest):
+            self._adapter.route(str(resource.url))
+            prepared = resource.copy()
+            if method is not None:
+                prepared.prepare_method(method)
+            if headers is not None:
+                prepared.headers = _merge_headers(prepared.headers, headers)
+            if extra.get("params"):
+                prepared.prepare_url(prepared.url, extra["params"])
+            if body is not None or extra.get("json") is not None or extra.get("files"):
+                for name in ("Content-Length", "Transfer-Encoding", "Content-Type"):
+                    prepared.headers.pop(name, None)
+                prepared.prepare_body(body, extra.get("files"), extra.get("json"))
+            if extra.get("auth") is not None:
+                prepared.prepare_auth(extra["auth"])
+            if extra.get("cookies") is not None:
+                prepared.headers.pop("Cookie", None)
+                prepared.prepare_cookies(extra["cookies"])
+            if extra.get("hooks"):
+                prepared.prepare_hooks(extra["hooks"])
+            return prepared
+        if isinstance(resource, Request):
+            url = resource.url
+            method = method or resource.method or "GET"
+            merged = _merge_headers(_merge_headers(self._headers, resource.headers or {}), headers)
+            data = resource.data if body is None else body
+            json = extra.get("json", resource.json)
+            files = extra.get("files", resource.files)
+            params = extra.get("params", resource.params)
+            auth = extra.get("auth", resource.auth)
+            cookies = extra.get("cookies", resource.cookies)
+            hooks = extra.get("hooks", resource.hooks)
+        elif isinstance(resource, str):
+            url = resource
+            method = method or "GET"
+            merged = _merge_headers(self._headers, headers)
+            data, json, files, params = body, extra.get("json"), extra.get("files"), extra.get("params")
+            auth, cookies, hooks = extra.get("auth"), extra.get("cookies"), extra.get("hooks")
+        else:
+            raise TypeError(
+                "fetch() takes a URL string, a requests.Request or a requests.PreparedRequest; "
+                f"got {type(resource).__name__}"
+            )
+        self._adapter.route(str(url))
+        prepared = PreparedRequest()
+        prepared.prepare(
+            method=method, url=url, headers=merged, files=files, data=data or {},
+            json=json, params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
+        )
+        return prepared
+
+    def _exchange(self, request: PreparedRequest, redirect: str, send: dict[str, Any]) -> Response:
+        """Send ``request`` and follow redirects through this binding."""
+        history: list[Response] = []
+        response = self._send(request, send)
+        while response.is_redirect and redirect != "manual":
+            if redirect == "error":
+                response.close()
+                raise RedirectError(
+                    f"binding {self._name!r} got a {response.status_code} redirect to "
+                    f"{response.headers.get('Location')!r} with redirect='error'",
+                    response=response, request=request,
+                )
+            if len(history) >= MAX_REDIRECTS:
+                response.close()
+                raise requests.TooManyRedirects(
+                    f"Exceeded {MAX_REDIRECTS} redirects.", response=response
+                )
+            request = self._next_hop(request, response)
+            response.content  # noqa: B018 - drain so the connection is reused
+            response.close()
+            history.append(response)
+            response = self._send(request, send)
+        if history:
+            response.history = history
+        if not send["stream"]:
+            response.content  # noqa: B018
+        return response
+
+    def _send(self, request: PreparedRequest, send: dict[str, Any]) -> Response:
+        started = time.perf_counter()
+        response = self._adapter.send(request, send["stream"], send["timeout"], send["verify"], send["cert"])
+        response.elapsed = timedelta(seconds=time.perf_counter() - started)
+        if request.hooks.get("response"):
+            response = dispatch_hook("response", request.hooks, response, proxies={}, **send)
+        return response
+
+    def _next_hop(self, request: PreparedRequest, response: Response) -> PreparedRequest:
+        """The request for a redirect's target, as requests'
+        ``resolve_redirects`` builds it, but never leaving this binding."""
+        target = self._redirects.get_redirect_target(response) or ""
+        previous_fragment = urlparse(request.url).fragment
+        if target.startswith("//"):
+            target = f"{urlparse(response.url).scheme}:{target}"
+        parsed = urlparse(target)
+        if parsed.fragment == "" and previous_fragment:
+            parsed = parsed._replace(fragment=previous_fragment)
+        target = parsed.geturl()
+        if not parsed.netloc:
+            target = urljoin(response.url, requote_uri(target))
+        else:
+            target = requote_uri(target)
+        hop = request.copy()
+        hop.url = to_native_string(target)
+        self._redirects.rebuild_method(hop, response)
+        if response.status_code not in (307, 308):
+            for name in ("Content-Length", "Content-Type", "Transfer-Encoding"):
+                hop.headers.pop(name, None)
+            hop.body = None
+        hop.headers.pop("Cookie", None)
+        if hop._cookies:  # type: ignore[attr-defined]
+            hop.prepare_cookies(hop._cookies)  # type: ignore[attr-defined]
+        if "Authorization" in hop.headers and self._redirects.should_strip_auth(
+            str(request.url), str(hop.url)
+        ):
+            del hop.headers["Authorization"]
+        if hop._body_position is not None and (  # type: ignore[attr-defined]
+            "Content-Length" in hop.headers or "Transfer-Encoding" in hop.headers
+        ):
+            rewind_body(hop)
+        self._adapter.route(str(hop.url))
+        return hop
+
+
+def _merge_headers(base: Mapping[str, Any], extra: HeadersType) -> CaseInsensitiveDict[Any]:
+    merged: CaseInsensitiveDict[Any] = CaseInsensitiveDict(base)
+    if extra is not None:
+        items = extra.items() if isinstance(extra, Mapping) else extra
+        for key, value in items:
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+    return merged
+
+
+def _error_response(exc: ProxyError, request: PreparedRequest) -> Response:
+    """What Workers code sees for a binding failure under ``wrangler dev``."""
+    response = Response()
+    response.status_code = 500
+    response.reason = "Internal Server Error"
+    response._content = f"ProxyError: {exc.code}".encode()
+    response.headers = CaseInsensitiveDict({"Content-Type": "text/plain;charset=UTF-8"})
+    response.encoding = "utf-8"
+    response.url = str(request.url)
+    response.request = request
+    return response

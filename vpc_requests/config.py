@@ -1,0 +1,209 @@
+"""Configuration: the Worker's bindings (from its wrangler file) joined to the
+account's services (from the local services file) into an :class:`Env`, the
+Python counterpart of a Worker's ``env``.
+
+::
+
+    env = vpc_requests.load_env("wrangler.toml")
+    env.PRIVATE_API.fetch("http://internal-api.company.local/users")
+
+The file formats are read by :mod:`vpc_requests.wrangler` and
+:mod:`vpc_requests.services_file`; this module puts them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .binding import Binding
+from .errors import ConfigError
+from .service import VPCService
+from .services_file import ServicesFile, default_services_path, read_services
+from .wrangler import WRANGLER_FILES, BindingSpec, ConfigWarning, Document, find_wrangler_file, read_bindings, read_document
+
+__all__ = ["ConfigWarning", "Env", "load_env"]
+
+_DEFAULT_PATH = WRANGLER_FILES[0]
+
+
+class Env:
+    """The bindings of one Worker (environment), by name, like a Worker's ``env``.
+
+    ``env.PRIVATE_API`` and ``env["PRIVATE_API"]`` give the
+    :class:`~vpc_requests.Binding`; iteration yields the names in file order.
+    An unknown name raises :class:`KeyError` (item access) or
+    :class:`AttributeError` (attribute access) listing the configured names.
+    Envs pickle (the bindings are rebuilt on the other side).
+
+    :param bindings: the bindings; names must be unique.
+    :param services: every service of the services file, by ``service_id``.
+    :param tunnels: ``tunnel_id`` -> transport, from the services file.
+    :param path: the wrangler file it came from.
+    :param services_path: the services file it came from.
+    :param environment: the ``[env.NAME]`` read, ``None`` for the top level.
+    :raises ValueError: when two bindings share a name.
+    """
+
+    def __init__(
+        self,
+        bindings: Iterable[Binding] = (),
+        *,
+        services: Mapping[str, VPCService] | None = None,
+        tunnels: Mapping[str, str] | None = None,
+        path: str | None = None,
+        services_path: str | None = None,
+        environment: str | None = None,
+    ) -> None:
+        table: dict[str, Binding] = {}
+        for binding in bindings:
+            if binding.name in table:
+                raise ValueError(f"binding name {binding.name!r} is used more than once")
+            table[binding.name] = binding
+        self._bindings = table
+        self._services = dict(services or {})
+        self._tunnels = dict(tunnels or {})
+        self.path = path
+        self.services_path = services_path
+        self.environment = environment
+
+    @property
+    def bindings(self) -> dict[str, Binding]:
+        """Binding name -> :class:`~vpc_requests.Binding`, in file order (a copy)."""
+        return dict(self._bindings)
+
+    @property
+    def services(self) -> dict[str, VPCService]:
+        """``service_id`` -> :class:`~vpc_requests.VPCService`, every service
+        of the services file (a copy)."""
+        return dict(self._services)
+
+    @property
+    def tunnels(self) -> dict[str, str]:
+        """``tunnel_id`` -> transport URL or ``"direct"`` (a copy)."""
+        return dict(self._tunnels)
+
+    def _unknown(self, name: object) -> str:
+        known = ", ".join(self._bindings) or "none"
+        return f"no binding {name!r}; configured: {known}"
+
+    def __getitem__(self, name: str) -> Binding:
+        try:
+            return self._bindings[name]
+        except (KeyError, TypeError):
+            raise KeyError(self._unknown(name)) from None
+
+    def __getattr__(self, name: str) -> Binding:
+        bindings = self.__dict__.get("_bindings")
+        if bindings is None or name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return bindings[name]  # type: ignore[no-any-return]
+        except KeyError:
+            raise AttributeError(self._unknown(name)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bindings)
+
+    def __len__(self) -> int:
+        return len(self._bindings)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._bindings
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {n for n in self._bindings if n.isidentifier()})
+
+    def __repr__(self) -> str:
+        where = f" from {self.path!r}" if self.path else ""
+        if self.environment:
+            where += f" (env {self.environment!r})"
+        return f"<Env{where}: {', '.join(self._bindings) or 'no bindings'}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        specs = [(b.name, b.service, b.tunnel) for b in self._bindings.values()]
+        state = {"services": self._services, "tunnels": self._tunnels, "path": self.path,
+                 "services_path": self.services_path, "environment": self.environment}
+        return (_rebuild_env, (specs, state))
+
+
+def _rebuild_env(specs: list[tuple[str, VPCService, str | None]], state: dict[str, Any]) -> Env:
+    """Unpickle an :class:`Env`: fresh bindings (and sessions) for the same services."""
+    return Env((Binding(name, service, tunnel=tunnel) for name, service, tunnel in specs), **state)
+
+
+def load_env(
+    path: str | Path = _DEFAULT_PATH,
+    *,
+    services: str | Path | None = None,
+    environment: str | None = None,
+) -> Env:
+    """Load a Worker's VPC bindings and the services they name.
+
+    :param path: the Worker's ``wrangler.toml``, ``wrangler.json`` or
+        ``wrangler.jsonc``. When left at the default and ``wrangler.toml`` does
+        not exist, ``wrangler.json`` and then ``wrangler.jsonc`` are tried.
+    :param services: the services file; default ``vpc-services.toml`` beside
+        the wrangler file (needed only when there are bindings).
+    :param environment: read ``[env.NAME]`` instead of the top level.
+        ``vpc_services`` is not inherited into environments (as in wrangler).
+    :returns: the environment, complete (never half-built).
+    :raises ConfigError: for a missing or malformed file, a bad field, a
+        binding whose service is not defined or a duplicate name, naming the
+        file, the line where there is one, the field and the bad value.
+    """
+    if str(path) == _DEFAULT_PATH:
+        path = find_wrangler_file(Path(path).parent)
+        if not path.exists():
+            raise ConfigError(f"no {', '.join(WRANGLER_FILES)} in the current directory; "
+                              "give the Worker's configuration file", path=str(path))
+    document = read_document(path)
+    specs = read_bindings(document, environment)
+    services_path = Path(services) if services is not None else default_services_path(path)
+    if specs and not services_path.exists():
+        names = ", ".join(spec.binding for spec in specs[:5]) + (", ..." if len(specs) > 5 else "")
+        raise ConfigError(f"services file not found; bindings {names} need the services they name "
+                          "(create it with 'vpc-requests service create')", path=str(services_path))
+    contents = read_services(services_path, missing_ok=not specs)
+    bindings = [_bind(document, spec, contents) for spec in specs]
+    return Env(bindings, services=contents.services, tunnels=contents.tunnels, path=str(path),
+               services_path=contents.path, environment=environment)
+
+
+def _bind(document: Document, spec: BindingSpec, contents: ServicesFile) -> Binding:
+    """The :class:`Binding` for one entry, with its service and tunnel."""
+    service = _lookup(document, spec, contents)
+    tunnel = contents.tunnels.get(service.tunnel_id) if service.tunnel_id else None
+    try:
+        return Binding(spec.binding, service, tunnel=None if tunnel == "direct" else tunnel)
+    except ConfigError as exc:
+        raise document.error(exc.message, spec.where, exc.field or "binding") from None
+
+
+def _lookup(document: Document, spec: BindingSpec, contents: ServicesFile) -> VPCService:
+    if spec.service_id is not None:
+        service = contents.services.get(spec.service_id)
+        if service is not None:
+            return service
+        key, value = "service_id", spec.service_id
+    else:
+        named = [s for s in contents.services.values() if s.name == spec.service]
+        if len(named) == 1:
+            return named[0]
+        key, value = "service", spec.service
+        if named:
+            ids = ", ".join(str(s.service_id) for s in named)
+            raise document.error(f"{len(named)} services are named {value!r} in {contents.path} "
+                                 f"({ids}); bind by service_id", spec.where, key)
+    raise document.error(f"binding {spec.binding!r} names service {value!r}, which {contents.path} "
+                         f"does not define; defined: {_known(contents)}", spec.where, key)
+
+
+def _known(contents: ServicesFile, limit: int = 10) -> str:
+    """The first services of a file, for messages: ``name (id), ...``."""
+    items = [f"{s.name} ({s.service_id})" if s.name else str(s.service_id)
+             for s in list(contents.services.values())[:limit]]
+    if len(contents.services) > limit:
+        items.append(f"... ({len(contents.services)} in all)")
+    return ", ".join(items) or "none"

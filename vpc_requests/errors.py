@@ -1,0 +1,334 @@
+"""Exceptions raised by :mod:`vpc_requests`, and the one place where transport
+errors from ``requests``/``urllib3`` are translated into them.
+
+The tree::
+
+    VPCError
+    ├── ConfigError (ValueError)            bad service, binding or config file
+    ├── RoutingError (requests.InvalidURL)  URL a binding refuses (S3, S7)
+    ├── RedirectError (requests.RequestException)
+    │                                       a redirect under redirect="error"
+    ├── AbortError (requests.RequestException)
+    │                                       the fetch's AbortSignal fired
+    └── ProxyError (requests.RequestException)
+        │                                   .code, .binding, .origin
+        ├── ProxyConnectionError (requests.ConnectionError)
+        │   ├── ProxyConnectTimeout (requests.ConnectTimeout)
+        │   └── ProxySSLError (requests.exceptions.SSLError)
+        ├── ProxyReadTimeout (requests.ReadTimeout)
+        └── ProxyChunkedEncodingError (requests.exceptions.ChunkedEncodingError)
+
+Every concrete :class:`ProxyError` is also exactly the ``requests`` exception
+plain ``requests`` raises for the same failure, so existing
+``except requests.ConnectionError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from typing import Any
+
+import requests
+import urllib3.exceptions as u3
+
+__all__ = [
+    "AbortError",
+    "ConfigError",
+    "ProxyChunkedEncodingError",
+    "ProxyConnectTimeout",
+    "ProxyConnectionError",
+    "ProxyError",
+    "ProxyReadTimeout",
+    "ProxySSLError",
+    "RedirectError",
+    "RoutingError",
+    "VPCError",
+    "proxy_error",
+    "translate",
+]
+
+
+class VPCError(Exception):
+    """Root of every exception :mod:`vpc_requests` raises on its own account."""
+
+
+class ConfigError(VPCError, ValueError):
+    """A service, binding or configuration file is invalid.
+
+    :param message: what is wrong and what to do about it.
+    :param path: the file, when the error comes from one.
+    :param line: the 1-based line in that file, when known.
+    :param field: the field (dotted path) that is wrong, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.field = field
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        if field is not None and f"'{field}'" not in message:
+            message = f"{field}: {message}"
+        super().__init__(where + message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild,
+            (type(self), (self.message,), {"path": self.path, "line": self.line, "field": self.field}),
+        )
+
+
+class RoutingError(VPCError, requests.exceptions.InvalidURL):
+    """A binding refuses a URL before sending anything (not absolute http/https,
+    or a scheme its service has no port for)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, {}))
+
+
+class RedirectError(VPCError, requests.RequestException):
+    """A fetch with ``redirect="error"`` received a redirect."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, {}))
+
+
+class AbortError(VPCError, requests.RequestException):
+    """The fetch's :class:`~vpc_requests.AbortSignal` fired; ``.reason`` holds
+    the value given to ``abort()`` (a :class:`TimeoutError` for
+    ``AbortSignal.timeout``)."""
+
+    def __init__(self, reason: object = None, **kwargs: Any) -> None:
+        self.reason = reason
+        text = "AbortError: the operation was aborted"
+        if reason is not None:
+            text += f" ({reason})"
+        super().__init__(text, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        reason = self.reason
+        try:
+            import pickle
+
+            pickle.dumps(reason)
+        except Exception:
+            reason = repr(reason)
+        return (_rebuild, (type(self), (reason,), {}))
+
+
+class ProxyError(VPCError, requests.RequestException):
+    """The binding could not reach, or hear from, its service.
+
+    The message starts ``ProxyError: <code>`` as in Workers.
+
+    :param code: one of Cloudflare's documented codes (RFC 9209 Proxy-Status
+        error types), such as ``connection_refused``.
+    :param binding: the binding's name.
+    :param origin: ``host:port`` the binding connects to.
+    :param detail: what the underlying library said.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        binding: str | None = None,
+        origin: str | None = None,
+        detail: str = "",
+        request: requests.PreparedRequest | None = None,
+        response: requests.Response | None = None,
+    ) -> None:
+        self.code = code
+        self.binding = binding
+        self.origin = origin
+        self.detail = detail
+        text = f"ProxyError: {code}"
+        context = ", ".join(
+            part
+            for part in (
+                f"binding {binding!r}" if binding else "",
+                f"origin {origin}" if origin else "",
+            )
+            if part
+        )
+        if context:
+            text += f" ({context})"
+        if detail:
+            text += f": {detail}"
+        super().__init__(text, request=request, response=response)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild,
+            (
+                type(self),
+                (self.code,),
+                {"binding": self.binding, "origin": self.origin, "detail": self.detail},
+            ),
+        )
+
+
+class ProxyConnectionError(ProxyError, requests.ConnectionError):
+    """The connection failed or broke (refused, terminated, DNS, protocol)."""
+
+
+class ProxyConnectTimeout(ProxyConnectionError, requests.ConnectTimeout):
+    """The connection (or name lookup) did not complete in time."""
+
+
+class ProxySSLError(ProxyConnectionError, requests.exceptions.SSLError):
+    """The TLS handshake failed (certificate or protocol)."""
+
+
+class ProxyReadTimeout(ProxyError, requests.ReadTimeout):
+    """The service did not answer in time."""
+
+
+class ProxyChunkedEncodingError(ProxyError, requests.exceptions.ChunkedEncodingError):
+    """The response body ended before it was complete."""
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseException:
+    return cls(*args, **kwargs)
+
+
+#: Which exception class carries each code.
+CODE_CLASSES: dict[str, type[ProxyError]] = {
+    "connection_refused": ProxyConnectionError,
+    "connection_terminated": ProxyConnectionError,
+    "connection_timeout": ProxyConnectTimeout,
+    "connection_read_timeout": ProxyReadTimeout,
+    "connection_write_timeout": ProxyConnectionError,
+    "connection_limit_reached": ProxyConnectionError,
+    "dns_error": ProxyConnectionError,
+    "dns_timeout": ProxyConnectTimeout,
+    "destination_not_found": ProxyConnectionError,
+    "destination_unavailable": ProxyConnectionError,
+    "destination_ip_prohibited": ProxyConnectionError,
+    "destination_ip_unroutable": ProxyConnectionError,
+    "tls_protocol_error": ProxySSLError,
+    "tls_certificate_error": ProxySSLError,
+    "tls_alert_received": ProxySSLError,
+    "http_request_error": ProxyConnectionError,
+    "http_request_denied": ProxyConnectionError,
+    "http_protocol_error": ProxyConnectionError,
+    "http_response_incomplete": ProxyChunkedEncodingError,
+    "http_response_timeout": ProxyReadTimeout,
+    "proxy_internal_error": ProxyConnectionError,
+    "proxy_configuration_error": ProxyConnectionError,
+}
+
+
+def proxy_error(code: str, **kwargs: Any) -> ProxyError:
+    """Build the :class:`ProxyError` subclass that carries ``code``.
+
+    :param code: a key of :data:`CODE_CLASSES`.
+    :param kwargs: passed to :class:`ProxyError`.
+    :returns: the exception (not raised).
+    """
+    return CODE_CLASSES.get(code, ProxyConnectionError)(code, **kwargs)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The chain of errors behind ``exc``: requests wraps urllib3, which wraps
+    the socket, ssl or http.client error."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop(0)
+        if err is None or any(err is s for s in seen):
+            continue
+        seen.append(err)
+        if isinstance(err, u3.MaxRetryError):
+            todo.append(err.reason)
+        todo.extend(a for a in err.args if isinstance(a, BaseException))
+        todo.append(err.__cause__)
+        todo.append(err.__context__)
+    return seen
+
+
+def classify(exc: BaseException) -> str:
+    """The Cloudflare error code for a transport failure.
+
+    :param exc: a ``requests``, ``urllib3``, ``ssl`` or socket exception.
+    :returns: the code, ``proxy_internal_error`` when nothing fits.
+    """
+    chain = _causes(exc)
+    for err in chain:
+        if isinstance(err, ProxyError):
+            return err.code
+        if isinstance(err, (ssl.SSLCertVerificationError, ssl.CertificateError)):
+            return "tls_certificate_error"
+    # The most specific cause first: urllib3's NewConnectionError is (for
+    # compatibility) a ConnectTimeoutError even when the connection was refused.
+    for err in chain:
+        if isinstance(err, ConnectionRefusedError):
+            return "connection_refused"
+        if isinstance(err, (u3.NameResolutionError, socket.gaierror)):
+            return "dns_error"
+        if isinstance(err, (http.client.IncompleteRead, u3.IncompleteRead, u3.InvalidChunkLength)):
+            return "http_response_incomplete"
+        if isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError,
+                            BrokenPipeError, ConnectionAbortedError)):
+            return "connection_terminated"
+    for err in chain:
+        if isinstance(err, u3.ConnectTimeoutError) and not isinstance(err, u3.NewConnectionError):
+            return "connection_timeout"
+        if isinstance(err, requests.ConnectTimeout):
+            return "connection_timeout"
+        if isinstance(err, (u3.ReadTimeoutError, requests.ReadTimeout)):
+            return "connection_read_timeout"
+        if isinstance(err, (u3.SSLError, ssl.SSLError, requests.exceptions.SSLError)):
+            return "tls_protocol_error"
+        if isinstance(err, requests.exceptions.ChunkedEncodingError):
+            return "http_response_incomplete"
+        if isinstance(err, (http.client.HTTPException, u3.HeaderParsingError)):
+            return "http_protocol_error"
+        if isinstance(err, (TimeoutError, socket.timeout)):
+            return "connection_read_timeout"
+    for err in chain:
+        if isinstance(err, OSError) and not isinstance(err, requests.RequestException) and err.errno:
+            return "destination_unavailable"
+    return "proxy_internal_error"
+
+
+def translate(
+    exc: BaseException,
+    *,
+    binding: str | None,
+    origin: str | None,
+    request: requests.PreparedRequest | None = None,
+    code: str | None = None,
+) -> ProxyError:
+    """Translate a transport failure into the fitting :class:`ProxyError`.
+
+    :param exc: what ``requests``/``urllib3`` raised.
+    :param binding: the binding's name, for the message.
+    :param origin: ``host:port`` that was connected to, for the message.
+    :param request: the request that failed.
+    :param code: force this code instead of classifying ``exc``.
+    :returns: the exception to raise ``from exc``.
+    """
+    found = code or classify(exc)
+    return proxy_error(found, binding=binding, origin=origin, detail=_detail(exc), request=request)
+
+
+def _detail(exc: BaseException) -> str:
+    """The innermost readable message of ``exc``'s chain."""
+    chain = _causes(exc)
+    for err in reversed(chain):
+        text = str(err).strip()
+        if text and not isinstance(err, (u3.MaxRetryError,)):
+            return text
+    return str(exc)
