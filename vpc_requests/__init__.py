@@ -7,6 +7,7 @@ import logging
 from .abort import AbortController, AbortSignal
 from .adapter import VPCServiceAdapter
 from .binding import Binding
+from .config import Env, load_env
 from .errors import (
     AbortError,
     ConfigError,
@@ -20,6 +21,7 @@ from .errors import (
     RoutingError,
     VPCError,
 )
+from .mount import mount
 from .service import VPCService
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "AbortSignal",
     "Binding",
     "ConfigError",
+    "Env",
     "ProxyChunkedEncodingError",
     "ProxyConnectTimeout",
     "ProxyConnectionError",
@@ -39,6 +42,8 @@ __all__ = [
     "VPCError",
     "VPCService",
     "VPCServiceAdapter",
+    "load_env",
+    "mount",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

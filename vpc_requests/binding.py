@@ -12,18 +12,18 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from typing import Any, Iterable, Mapping, Union
-from urllib.parse import urljoin, urlparse
 
 import requests
 from requests.hooks import dispatch_hook
 from requests.models import PreparedRequest, Request, Response
 from requests.structures import CaseInsensitiveDict
-from requests.utils import default_headers, requote_uri, rewind_body, to_native_string
+from requests.utils import default_headers
 
 from . import abort
 from .abort import AbortSignal
 from .adapter import VPCServiceAdapter
 from .errors import AbortError, ProxyError, RedirectError
+from .redirects import next_request
 from .service import VPCService
 
 __all__ = ["MAX_REDIRECTS", "Binding"]
@@ -78,9 +78,6 @@ class Binding:
         self._errors = errors
         self._adapter_kwargs = adapter_kwargs
         self._adapter = VPCServiceAdapter(service, binding=name, tunnel=tunnel, **adapter_kwargs)
-        # Used only for requests' redirect helpers (get_redirect_target,
-        # rebuild_method, should_strip_auth), which keep no state.
-        self._redirects = requests.Session()
         self._headers = default_headers()
 
     @property
@@ -313,7 +310,8 @@ class Binding:
                 raise requests.TooManyRedirects(
                     f"Exceeded {MAX_REDIRECTS} redirects.", response=response
                 )
-            request = self._next_hop(request, response)
+            request = next_request(request, response)
+            self._adapter.route(str(request.url))
             response.content  # noqa: B018 - drain so the connection is reused
             response.close()
             history.append(response)
@@ -331,42 +329,6 @@ class Binding:
         if request.hooks.get("response"):
             response = dispatch_hook("response", request.hooks, response, proxies={}, **send)
         return response
-
-    def _next_hop(self, request: PreparedRequest, response: Response) -> PreparedRequest:
-        """The request for a redirect's target, as requests'
-        ``resolve_redirects`` builds it, but never leaving this binding."""
-        target = self._redirects.get_redirect_target(response) or ""
-        previous_fragment = urlparse(request.url).fragment
-        if target.startswith("//"):
-            target = f"{urlparse(response.url).scheme}:{target}"
-        parsed = urlparse(target)
-        if parsed.fragment == "" and previous_fragment:
-            parsed = parsed._replace(fragment=previous_fragment)
-        target = parsed.geturl()
-        if not parsed.netloc:
-            target = urljoin(response.url, requote_uri(target))
-        else:
-            target = requote_uri(target)
-        hop = request.copy()
-        hop.url = to_native_string(target)
-        self._redirects.rebuild_method(hop, response)
-        if response.status_code not in (307, 308):
-            for name in ("Content-Length", "Content-Type", "Transfer-Encoding"):
-                hop.headers.pop(name, None)
-            hop.body = None
-        hop.headers.pop("Cookie", None)
-        if hop._cookies:  # type: ignore[attr-defined]
-            hop.prepare_cookies(hop._cookies)  # type: ignore[attr-defined]
-        if "Authorization" in hop.headers and self._redirects.should_strip_auth(
-            str(request.url), str(hop.url)
-        ):
-            del hop.headers["Authorization"]
-        if hop._body_position is not None and (  # type: ignore[attr-defined]
-            "Content-Length" in hop.headers or "Transfer-Encoding" in hop.headers
-        ):
-            rewind_body(hop)
-        self._adapter.route(str(hop.url))
-        return hop
 
 
 def _merge_headers(base: Mapping[str, Any], extra: HeadersType) -> CaseInsensitiveDict[Any]:

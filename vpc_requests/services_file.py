@@ -17,6 +17,7 @@ import os
 import stat
 import tempfile
 import uuid
+import warnings
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,7 +28,7 @@ import tomlkit.items
 
 from .errors import ConfigError
 from .service import API_FIELDS, VPCService
-from .wrangler import Document, KeyPath, _describe, parse_document, read_document, strip_jsonc
+from .wrangler import ConfigWarning, Document, KeyPath, _describe, parse_document, read_document, strip_jsonc
 
 __all__ = [
     "DEFAULT_SERVICES_FILE",
@@ -211,117 +212,142 @@ def create_service(path: str | Path, service: VPCService) -> VPCService:
     """Add ``service`` to the services file (created when missing).
 
     The service gets a new UUID ``service_id`` when it has none, and
-    ``created_at`` / ``updated_at`` stamps.
+    ``created_at`` / ``updated_at`` stamps. In a TOML file the new
+    ``[[services]]`` table goes at the end, so nothing already written moves.
 
     :returns: the service as written.
     :raises ConfigError: when the file is broken, or the id or name is taken.
     """
-    text, current = _load_for_edit(path)
+    edit = _Edit.load(path)
+    stamp = _now()
     service = service.replace(service_id=service.service_id or str(uuid.uuid4()),
-                              created_at=_now(), updated_at=_now())
-    if service.service_id in current.services:
-        raise ConfigError(f"service_id {service.service_id!r} already exists", path=current.path)
-    _check_name_free(current, service)
+                              created_at=stamp, updated_at=stamp)
+    if service.service_id in edit.current.services:
+        raise ConfigError(f"service_id {service.service_id!r} already exists", path=edit.path,
+                          field="service_id")
+    edit.check_name_free(service)
     obj = service.to_api()
-    if _is_json(current.path):
-        data = json.loads(text) if text.strip() else []
-        _json_list(data, current.path).append(obj)
-        new_text = json.dumps(data, indent=2) + "\n"
+    if edit.json is not None:
+        edit.json_list().append(obj)
+        text = edit.json_text()
     else:
-        doc = tomlkit.parse(text) if text else tomlkit.parse(_NEW_FILE_HEADER)
-        _toml_append(doc, obj)
-        new_text = tomlkit.dumps(doc)
-    _commit(current.path, new_text)
+        doc = tomlkit.parse(edit.text)
+        if isinstance(doc.get("services"), tomlkit.items.Array):
+            doc["services"].append(_toml_value(obj))
+            text = tomlkit.dumps(doc)
+        else:
+            text = _append_table(edit.document, edit.text, obj)
+    edit.commit(text, {**edit.current.services, service.service_id: service})  # type: ignore[dict-item]
     return service
 
 
 def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
-    """Change fields of the service ``ref`` (an id or a name) in place,
-    leaving the rest of the file as it is.
+    """Change fields of the service ``ref`` (an id or a name) in place; keys
+    that do not change keep their text, comments and position.
 
     :param changes: :class:`VPCService` fields to change (not ``service_id``).
     :returns: the service as written.
     :raises ConfigError: when the file is broken, ``ref`` unknown, the result
         invalid or the new name taken.
     """
-    text, current = _load_for_edit(path)
-    old = find_service(current, ref)
+    edit = _Edit.load(path)
+    old = find_service(edit.current, ref)
+    if changes.get("service_id", old.service_id) != old.service_id:
+        raise ConfigError("the service_id of a service cannot change", path=edit.path, field="service_id")
     new = old.replace(**changes, updated_at=_now())
-    if new.service_id != old.service_id:
-        raise ConfigError("the service_id of a service cannot change", path=current.path, field="service_id")
-    _check_name_free(current, new, old)
-    index = list(current.services).index(old.service_id)  # type: ignore[arg-type]
-    if _is_json(current.path):
-        data = json.loads(text)
-        entry = _json_list(data, current.path)[index]
-        _sync(entry, old.to_api(), new.to_api(), lambda value: value)
-        new_text = json.dumps(data, indent=2) + "\n"
+    edit.check_name_free(new, old)
+    index = edit.index(old)
+    if edit.json is not None:
+        _sync(edit.json_list()[index], old.to_api(), new.to_api(), lambda value: value)
+        text = edit.json_text()
     else:
-        doc = tomlkit.parse(text)
+        doc = tomlkit.parse(edit.text)
         _sync(doc["services"][index], old.to_api(), new.to_api(), _toml_value)
-        new_text = tomlkit.dumps(doc)
-    _commit(current.path, new_text)
+        text = tomlkit.dumps(doc)
+    edit.commit(text, {**edit.current.services, old.service_id: new})  # type: ignore[dict-item]
     return new
 
 
 def delete_service(path: str | Path, ref: str) -> VPCService:
-    """Remove the service ``ref`` (an id or a name).
+    """Remove the service ``ref`` (an id or a name), with the comment lines
+    directly above its table.
 
     :returns: the removed service.
     :raises ConfigError: when the file is broken or ``ref`` unknown.
     """
-    text, current = _load_for_edit(path)
-    old = find_service(current, ref)
-    index = list(current.services).index(old.service_id)  # type: ignore[arg-type]
-    if _is_json(current.path):
-        data = json.loads(text)
-        del _json_list(data, current.path)[index]
-        new_text = json.dumps(data, indent=2) + "\n"
+    edit = _Edit.load(path)
+    old = find_service(edit.current, ref)
+    index = edit.index(old)
+    if edit.json is not None:
+        del edit.json_list()[index]
+        text = edit.json_text()
     else:
-        doc = tomlkit.parse(text)
-        del doc["services"][index]
-        new_text = tomlkit.dumps(doc)
-    _commit(current.path, new_text)
+        cut = _cut_table(edit.document, index) if edit.document is not None else None
+        if cut is None:  # an inline array: tomlkit handles the commas
+            doc = tomlkit.parse(edit.text)
+            del doc["services"][index]
+            cut = tomlkit.dumps(doc)
+        text = cut
+    edit.commit(text, {key: s for key, s in edit.current.services.items() if key != old.service_id})
     return old
+
+
+class _Edit:
+    """One edit of a services file: its exact text, what it holds, and the
+    parsed form being changed (``tomlkit`` for TOML, plain JSON otherwise)."""
+
+    def __init__(self, path: str, text: str, current: ServicesFile, document: Document | None) -> None:
+        self.path = path
+        self.current = current
+        self.document = document
+        self.text = text
+        self.json: Any = None
+        if _is_json(path):
+            self.json = json.loads(text) if text.strip() else []
+
+    @classmethod
+    def load(cls, path: str | Path) -> _Edit:
+        """Read and validate the file; a missing file is an empty one."""
+        name = str(path)
+        if not os.path.exists(path):
+            return cls(name, "", ServicesFile(name, {}, {}), None)
+        document = read_document(path, newline="")
+        if document.kind == "json" and strip_jsonc(document.text) != document.text:
+            raise ConfigError("cannot edit a JSON services file that has comments or trailing commas; "
+                              "edit it by hand or convert it to TOML", path=name)
+        return cls(name, document.text, _validate(document), document)
+
+    def index(self, service: VPCService) -> int:
+        return list(self.current.services).index(service.service_id)  # type: ignore[arg-type]
+
+    def json_text(self) -> str:
+        return json.dumps(self.json, indent=2) + "\n"
+
+    def json_list(self) -> list[Any]:
+        if isinstance(self.json, dict):
+            return self.json.setdefault("result", [])  # type: ignore[no-any-return]
+        return self.json  # type: ignore[no-any-return]
+
+    def check_name_free(self, service: VPCService, old: VPCService | None = None) -> None:
+        for other in self.current.services.values():
+            if service.name is not None and other.name == service.name and other is not old:
+                raise ConfigError(f"a service named {service.name!r} already exists ({other.service_id})",
+                                  path=self.path, field="name")
+
+    def commit(self, text: str, expected: dict[str, VPCService]) -> None:
+        """Check that ``text`` holds exactly ``expected`` (and the same
+        tunnels), then write it atomically."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConfigWarning)
+            result = _validate(parse_document(text, self.path))
+        if result.services != expected or result.tunnels != self.current.tunnels:  # pragma: no cover
+            raise ConfigError("the edit would change other entries, so the file was left as it was "
+                              "(please report this)", path=self.path)
+        write_atomic(self.path, text)
 
 
 def _is_json(path: str | Path) -> bool:
     return str(path).lower().endswith((".json", ".jsonc"))
-
-
-def _load_for_edit(path: str | Path) -> tuple[str, ServicesFile]:
-    """The file's exact text (``""`` when missing) and its validated contents."""
-    name = str(path)
-    if not os.path.exists(path):
-        return "", ServicesFile(name, {}, {})
-    document = read_document(path, newline="")
-    if document.kind == "json" and strip_jsonc(document.text) != document.text:
-        raise ConfigError("cannot edit a JSON services file that has comments; "
-                          "edit it by hand or convert it to TOML", path=name)
-    return document.text, _validate(document)
-
-
-def _check_name_free(current: ServicesFile, service: VPCService, old: VPCService | None = None) -> None:
-    if service.name is None:
-        return
-    for other in current.services.values():
-        if other.name == service.name and (old is None or other.service_id != old.service_id):
-            raise ConfigError(f"a service named {service.name!r} already exists ({other.service_id})",
-                              path=current.path, field="name")
-
-
-def _commit(path: str, text: str) -> None:
-    """Validate the new text as a reader would, then write it atomically."""
-    _validate(parse_document(text, path))
-    write_atomic(path, text)
-
-
-def _json_list(data: Any, name: str) -> list[Any]:
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict):
-        return data.setdefault("result", [])  # type: ignore[no-any-return]
-    raise ConfigError("expected a JSON list of services or {\"result\": [...]}", path=name)
 
 
 def _toml_value(value: Any) -> Any:
@@ -334,35 +360,112 @@ def _toml_value(value: Any) -> Any:
     return value
 
 
-def _toml_append(doc: tomlkit.TOMLDocument, obj: Mapping[str, Any]) -> None:
-    """Append a service to the document's ``services`` array."""
-    existing = doc.get("services")
-    if isinstance(existing, tomlkit.items.Array):
-        existing.append(_toml_value(obj))
-        return
+def _append_table(document: Document | None, text: str, obj: Mapping[str, Any]) -> str:
+    """``text`` with a ``[[services]]`` table for ``obj`` added after the last
+    one (at the end when there is none), everything else as it was."""
     table = tomlkit.table()
     for key, value in obj.items():
         table[key] = _toml_value(value)
-    if isinstance(existing, tomlkit.items.AoT):
-        existing.append(table)
-    else:
-        doc.append("services", tomlkit.aot())
-        doc["services"].append(table)
+    block = tomlkit.document()
+    block.append("services", tomlkit.aot())
+    block["services"].append(table)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    rendered = tomlkit.dumps(block).replace("\n", newline)
+    if not text.strip():
+        return (_NEW_FILE_HEADER + "\n").replace("\n", newline) + rendered
+    lines = text.splitlines(keepends=True)
+    end = _table_end(document, _count_tables(document) - 1, lines) if document is not None else len(lines)
+    if end >= len(lines):
+        return text.rstrip("\r\n") + newline * 2 + rendered
+    rest = lines[end:]
+    gap = "" if not rest[0].strip() else newline
+    return "".join(lines[:end]) + newline + rendered + gap + "".join(rest)
+
+
+def _count_tables(document: Document) -> int:
+    return sum(1 for _, path in document.headers if len(path) == 2 and path[0] == "services")
+
+
+def _table_end(document: Document, index: int, lines: list[str]) -> int:
+    """The 0-based line after the ``index``-th ``[[services]]`` table's own
+    lines: before the next other table, its introducing comments and the
+    blank lines above them (``len(lines)`` at the end of the file)."""
+    own = ("services", index)
+    start = next((line - 1 for line, path in document.headers if path == own), None)
+    if start is None:
+        return len(lines)
+    end = next((line - 1 for line, path in document.headers if line - 1 > start and path[:2] != own),
+               len(lines))
+    if end == len(lines):
+        return end
+    while end - 1 > start and _is_comment(lines[end - 1]):
+        end -= 1
+    while end - 1 > start and not lines[end - 1].strip():
+        end -= 1
+    return end
+
+
+def _cut_table(document: Document, index: int) -> str | None:
+    """``document``'s text without the ``index``-th ``[[services]]`` table,
+    its sub-tables and the comment lines directly above it (a comment block
+    that opens the file stays). ``None`` when services are an inline array."""
+    headers = document.headers
+    own = ("services", index)
+    starts = [line for line, path in headers if path == own]
+    if not starts:
+        return None
+    lines = document.text.splitlines(keepends=True)
+    start = starts[0] - 1
+    end = next((line - 1 for line, path in headers if line - 1 > start and path[:2] != own), len(lines))
+    while end - 1 > start and _is_comment(lines[end - 1]):  # they introduce the next table
+        end -= 1
+    top = start
+    while top > 0 and _is_comment(lines[top - 1]):
+        top -= 1
+    if top == 0:
+        top = start
+    return "".join(lines[:top] + lines[end:])
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
 
 
 def _sync(container: MutableMapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any],
           convert: Any) -> None:
     """Make ``container`` (a table holding ``old``) hold ``new``, touching only
-    what changed, so untouched keys keep their comments and layout."""
+    what changed. Tables are updated key by key; inline tables are rewritten
+    whole when anything in them changes."""
     for key, value in new.items():
         here = container.get(key)
-        if isinstance(value, Mapping) and isinstance(here, MutableMapping) and isinstance(old.get(key), Mapping):
+        if old.get(key) == value:  # unchanged (perhaps implied, like type = "http")
+            continue
+        if (isinstance(value, Mapping) and isinstance(here, MutableMapping)
+                and not isinstance(here, tomlkit.items.InlineTable) and isinstance(old.get(key), Mapping)):
             _sync(here, old[key], value, convert)
-        elif key not in container or old.get(key) != value:
+        elif key in container:
             container[key] = convert(value)
+        else:
+            _add_key(container, key, convert(value))
     for key in old:
         if key not in new and key in container:
             del container[key]
+
+
+def _add_key(container: MutableMapping[str, Any], key: str, value: Any) -> None:
+    """Add ``key`` after the table's last plain key, before trailing comments
+    and sub-tables (where plain assignment would put it)."""
+    body = getattr(getattr(container, "value", container), "body", None)
+    if not isinstance(container, tomlkit.items.Table) or body is None:
+        container[key] = value
+        return
+    last = max((i for i, (k, item) in enumerate(body)
+                if k is not None and not isinstance(item, (tomlkit.items.Table, tomlkit.items.AoT))),
+               default=None)
+    if last is None:
+        container[key] = value
+    else:
+        container.value._insert_at(last + 1, key, value)
 
 
 def _now() -> str:

@@ -69,6 +69,7 @@ class Document:
     data: Any
     kind: str
     _lines: dict[KeyPath, int] | None = field(default=None, repr=False)
+    _headers: list[tuple[int, KeyPath]] = field(default_factory=list, repr=False)
 
     def line_of(self, path: KeyPath) -> int | None:
         """The 1-based line where the value at ``path`` is written.
@@ -77,12 +78,20 @@ class Document:
         :returns: the line, or ``None`` when it cannot be found.
         """
         if self._lines is None:
-            scanner = _TomlLines if self.kind == "toml" else _JsonLines
+            scanner = (_TomlLines if self.kind == "toml" else _JsonLines)(self.text)
             try:
-                self._lines = scanner(self.text).scan()
+                self._lines = scanner.scan()
             except (IndexError, ValueError):  # pragma: no cover - defensive
                 self._lines = {}
+            self._headers = getattr(scanner, "headers", [])
         return self._lines.get(tuple(path))
+
+    @property
+    def headers(self) -> list[tuple[int, KeyPath]]:
+        """TOML only: each table header's line and path, in file order
+        (``[services.host]`` of the 3rd service is ``("services", 2, "host")``)."""
+        self.line_of(())
+        return list(self._headers)
 
     def locate(self, base: KeyPath, dotted: str | None = None) -> int | None:
         """The line of ``dotted`` (``host.hostname``, ``a.b[0]``) under ``base``,
@@ -194,7 +203,8 @@ def document_kind(name: str | Path) -> str:
 
 def _parse_toml(text: str, name: str) -> Any:
     try:
-        return _toml.loads(text)
+        data = _toml.loads(text)
+        return data.unwrap() if hasattr(data, "unwrap") else data  # plain values from tomlkit too
     except Exception as exc:  # tomllib.TOMLDecodeError (tomlkit's on old Pythons)
         message = str(exc)
         found = re.search(r"\(at line (\d+), column (\d+)\)", message) or re.search(
@@ -316,6 +326,7 @@ class _TomlLines(_Lines):
 
     def scan(self) -> dict[KeyPath, int]:
         self.counts: dict[KeyPath, int] = {}
+        self.headers: list[tuple[int, KeyPath]] = []
         table: KeyPath = ()
         text = self.text
         while True:
@@ -331,12 +342,14 @@ class _TomlLines(_Lines):
                 table = path + (index,)
                 self.record(path, start)
                 self.record(table, start)
+                self.headers.append((self.line(start), table))
                 self.pos = text.index("]]", self.pos) + 2
             elif text.startswith("[", self.pos):
                 start = self.pos
                 self.pos += 1
                 table = self.resolve(self.key(), array=False)
                 self.record(table, start)
+                self.headers.append((self.line(start), table))
                 self.pos = text.index("]", self.pos) + 1
             else:
                 self.pair(table)

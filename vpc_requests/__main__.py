@@ -1,0 +1,6 @@
+"""``python -m vpc_requests``: the ``vpc-requests`` command line."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

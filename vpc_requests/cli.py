@@ -1,0 +1,542 @@
+"""The ``vpc-requests`` command line: parse, call the public API, print.
+
+::
+
+    vpc-requests bindings                       # binding -> service -> origin
+    vpc-requests service create internal-api --hostname internal-api.company.local
+    vpc-requests fetch PRIVATE_API http://internal-api.company.local/users -i
+    vpc-requests check                          # TCP + TLS probe of every binding
+    vpc-requests demo
+
+Exit status: 0 on success (``fetch``: for any HTTP status), 1 when a probe
+fails or a binding cannot reach its service, 2 for bad input (a broken file,
+an invalid value, an unknown name); files are never left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import ssl
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from .config import Env, load_env
+from .errors import ProxyError, VPCError, classify
+from .service import CERT_VERIFICATION_MODES, VPCService
+from .services_file import (
+    ServicesFile,
+    create_service,
+    default_services_path,
+    delete_service,
+    find_service,
+    read_services,
+    update_service,
+)
+from .wrangler import find_wrangler_file
+
+__all__ = ["main"]
+
+PROG = "vpc-requests"
+_HOST_FIELDS = ("hostname", "ipv4", "ipv6")
+
+
+class UsageError(VPCError):
+    """Bad command-line input that argparse cannot see (exit status 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    :param argv: the arguments, without the program name; ``sys.argv[1:]``
+        when ``None``.
+    :returns: the exit status.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse reported
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return int(args.handler(args))
+            finally:
+                for warning in caught:
+                    _say(f"warning: {warning.message}")
+    except ProxyError as exc:
+        _say(str(exc))
+        return 1
+    except (VPCError, OSError, requests.RequestException) as exc:
+        _say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _say(text: str) -> None:
+    """One line on stderr, prefixed with the program's name."""
+    print(f"{PROG}: {' '.join(text.split())}", file=sys.stderr)
+
+
+# -- the parser -------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; ``--config``, ``--services`` and ``--env`` are
+    accepted before or after any subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Cloudflare Workers VPC Service bindings for requests: inspect, edit, probe.",
+    )
+    _add_common(parser, None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", parents=[common], help="show binding semantics against loopback services")
+    demo.set_defaults(handler=cmd_demo)
+
+    bindings = commands.add_parser("bindings", parents=[common], help="list binding -> service -> origin")
+    _add_json(bindings)
+    bindings.set_defaults(handler=cmd_bindings)
+
+    _add_service_commands(commands, common)
+    _add_fetch(commands, common)
+
+    check = commands.add_parser("check", parents=[common],
+                                help="probe every binding's service: TCP connect, TLS handshake")
+    check.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="per connection and handshake (default: 5)")
+    _add_tls_options(check)
+    check.set_defaults(handler=cmd_check)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="the Worker's wrangler.toml / wrangler.json / wrangler.jsonc "
+                             "(default: the first of these in the current directory)")
+    parser.add_argument("--services", metavar="FILE", default=default,
+                        help="the services file (default: vpc-services.toml beside the wrangler file)")
+    parser.add_argument("--env", metavar="NAME", default=default,
+                        help="use the bindings of [env.NAME]")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON (the API's shape for services)")
+
+
+def _add_tls_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cacert", metavar="FILE", help="CA bundle to verify origins with")
+    parser.add_argument("-k", "--insecure", action="store_true", help="do not verify certificates")
+
+
+def _add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    service = commands.add_parser("service", parents=[common], help="manage the services file")
+    actions = service.add_subparsers(title="actions", metavar="ACTION")
+    service.set_defaults(handler=None)
+
+    create = actions.add_parser("create", parents=[common], help="add a service")
+    create.add_argument("positional_name", nargs="?", metavar="NAME", help="the service's name")
+    _add_service_flags(create)
+    _add_json(create)
+    create.set_defaults(handler=cmd_service_create)
+
+    listing = actions.add_parser("list", parents=[common], help="list the services")
+    _add_json(listing)
+    listing.set_defaults(handler=cmd_service_list)
+
+    for name, handler, text in (("get", cmd_service_get, "show one service"),
+                                ("update", cmd_service_update, "change a service's fields"),
+                                ("delete", cmd_service_delete, "remove a service")):
+        action = actions.add_parser(name, parents=[common], help=text)
+        action.add_argument("service", metavar="SERVICE", help="the service's id or name")
+        if name == "update":
+            _add_service_flags(action)
+        if name != "delete":
+            _add_json(action)
+        action.set_defaults(handler=handler)
+
+
+def _add_service_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``wrangler vpc service create``."""
+    parser.add_argument("--name", help="the service's name")
+    parser.add_argument("--type", choices=("http",), default="http", help="the service's type (only http)")
+    parser.add_argument("--tunnel-id", help="the Cloudflare Tunnel that reaches the service")
+    parser.add_argument("--hostname", help="the origin's DNS name [conflicts with --ipv4/--ipv6]")
+    parser.add_argument("--ipv4", help="the origin's IPv4 address")
+    parser.add_argument("--ipv6", help="the origin's IPv6 address")
+    parser.add_argument("--resolver-ips", metavar="IPS", help="comma-separated DNS resolvers (with --hostname)")
+    parser.add_argument("--http-port", type=int, metavar="PORT", help="port for http URLs")
+    parser.add_argument("--https-port", type=int, metavar="PORT", help="port for https URLs")
+    parser.add_argument("--cert-verification-mode", choices=CERT_VERIFICATION_MODES,
+                        help="how the origin's certificate is checked (default: verify_full)")
+
+
+def _add_fetch(commands: Any, common: argparse.ArgumentParser) -> None:
+    fetch = commands.add_parser("fetch", parents=[common], help="send one request through a binding (curl-like)")
+    fetch.add_argument("binding", metavar="BINDING", help="the binding's name")
+    fetch.add_argument("url", metavar="URL", help="absolute http(s) URL; its host is the Host header")
+    fetch.add_argument("-X", "--request", dest="method", metavar="METHOD", help="method (default GET, POST with -d)")
+    fetch.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'",
+                       help="add a header (repeatable)")
+    fetch.add_argument("-d", "--data", metavar="DATA", help="request body; @FILE reads a file, @- stdin")
+    fetch.add_argument("-i", "--include", action="store_true", help="print the status line and headers")
+    fetch.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="(default: 30)")
+    _add_tls_options(fetch)
+    fetch.set_defaults(handler=cmd_fetch)
+
+
+# -- shared helpers -----------------------------------------------------------------
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config) if args.config else find_wrangler_file(".")
+
+
+def _services_path(args: argparse.Namespace) -> Path:
+    return Path(args.services) if args.services else default_services_path(_config_path(args))
+
+
+def _load(args: argparse.Namespace) -> Env:
+    return load_env(_config_path(args), services=args.services, environment=args.env)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Rows aligned in columns under ``headers``."""
+    cells = [list(map(str, headers))] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _mask(url: str | None) -> str:
+    """A transport URL fit to print: the password replaced by ``***``."""
+    if not url:
+        return "direct"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _host(service: VPCService) -> str:
+    return ", ".join(service.addresses if service.hostname else (a for a in (service.ipv4, service.ipv6) if a))
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2))
+
+
+# -- demo, bindings ---------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``demo``: the first issue's walk-through on loopback services."""
+    from .demo import run_demo
+
+    return int(run_demo(sys.stdout))
+
+
+def cmd_bindings(args: argparse.Namespace) -> int:
+    """``bindings``: each binding, its service, origin, ports and tunnel."""
+    env = _load(args)
+    if args.json:
+        _print_json([{"binding": name, "service_id": binding.service.service_id,
+                      "service": binding.service.to_api(), "tunnel": _mask(binding.tunnel)}
+                     for name, binding in env.bindings.items()])
+        return 0
+    if not len(env):
+        print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
+        return 0
+    rows = [(name, b.service.name, b.service.service_id, _host(b.service), b.service.port_for("http"),
+             b.service.port_for("https"), _mask(b.tunnel)) for name, b in env.bindings.items()]
+    print(_table(("BINDING", "SERVICE", "SERVICE ID", "HOST", "HTTP", "HTTPS", "TUNNEL"), rows))
+    return 0
+
+
+# -- service ----------------------------------------------------------------------
+
+
+def _service_fields(args: argparse.Namespace, *, update: bool) -> dict[str, Any]:
+    """:class:`VPCService` arguments from the flags that were given."""
+    fields: dict[str, Any] = {}
+    for key in ("name", "tunnel_id", *_HOST_FIELDS, "http_port", "https_port", "cert_verification_mode"):
+        value = getattr(args, key, None)
+        if value is not None:
+            fields[key] = value
+    if args.resolver_ips is not None:
+        fields["resolver_ips"] = tuple(ip.strip() for ip in args.resolver_ips.split(",") if ip.strip())
+    if update and any(key in fields for key in _HOST_FIELDS):  # a new host replaces the old one
+        for key in _HOST_FIELDS:
+            fields.setdefault(key, None)
+        if fields["hostname"] is None:
+            fields.setdefault("resolver_ips", ())
+    return fields
+
+
+def cmd_service_create(args: argparse.Namespace) -> int:
+    """``service create [NAME]``: validate, then add to the services file."""
+    fields = _service_fields(args, update=False)
+    if args.positional_name and fields.get("name", args.positional_name) != args.positional_name:
+        raise UsageError(f"two names given: {args.positional_name!r} and --name {fields['name']!r}")
+    fields.setdefault("name", args.positional_name)
+    if not fields["name"]:
+        raise UsageError("a name is required: vpc-requests service create NAME --hostname ...")
+    service = create_service(_services_path(args), VPCService(**fields))
+    return _report(args, "Created", service)
+
+
+def cmd_service_update(args: argparse.Namespace) -> int:
+    """``service update SERVICE``: change the given fields."""
+    fields = _service_fields(args, update=True)
+    if not fields:
+        raise UsageError("nothing to change; give --name, --hostname, --http-port, ...")
+    service = update_service(_services_path(args), args.service, **fields)
+    return _report(args, "Updated", service)
+
+
+def cmd_service_delete(args: argparse.Namespace) -> int:
+    """``service delete SERVICE``."""
+    service = delete_service(_services_path(args), args.service)
+    print(f"Deleted service {service.name} ({service.service_id}) from {_services_path(args)}")
+    return 0
+
+
+def _report(args: argparse.Namespace, verb: str, service: VPCService) -> int:
+    if args.json:
+        _print_json(service.to_api())
+    else:
+        print(f"{verb} service {service.name} ({service.service_id}) in {_services_path(args)}")
+    return 0
+
+
+def _services(args: argparse.Namespace) -> ServicesFile:
+    return read_services(_services_path(args), missing_ok=not args.services)
+
+
+def cmd_service_list(args: argparse.Namespace) -> int:
+    """``service list``: a table, or the API's JSON list."""
+    contents = _services(args)
+    if args.json:
+        _print_json([s.to_api() for s in contents.services.values()])
+        return 0
+    if not contents.services:
+        print(f"no services in {contents.path}")
+        return 0
+    rows = [(s.service_id, s.name, "http", _host(s), s.port_for("http"), s.port_for("https"), s.tunnel_id,
+             _mask(contents.tunnels.get(s.tunnel_id or ""))) for s in contents.services.values()]
+    print(_table(("ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TUNNEL ID", "TRANSPORT"), rows))
+    return 0
+
+
+def cmd_service_get(args: argparse.Namespace) -> int:
+    """``service get SERVICE``: one service, readable or as API JSON."""
+    contents = _services(args)
+    service = find_service(contents, args.service)
+    if args.json:
+        _print_json(service.to_api())
+        return 0
+    explicit = service.http_port is not None or service.https_port is not None
+    rows = [
+        ("service_id", service.service_id), ("name", service.name), ("type", "http"),
+        ("hostname" if service.hostname else "ip", _host(service)),
+        ("resolver_ips", ", ".join(service.resolver_ips) or None),
+        ("http_port", _port_text(service, "http", explicit)),
+        ("https_port", _port_text(service, "https", explicit)),
+        ("cert_verification_mode", service.cert_verification_mode),
+        ("tunnel_id", service.tunnel_id),
+        ("transport", _mask(contents.tunnels.get(service.tunnel_id or ""))),
+        ("created_at", service.created_at), ("updated_at", service.updated_at),
+    ]
+    width = max(len(key) for key, _ in rows) + 1
+    for key, value in rows:
+        print(f"{key + ':':<{width}} {'-' if value is None else value}")
+    return 0
+
+
+def _port_text(service: VPCService, scheme: str, explicit: bool) -> str:
+    port = service.port_for(scheme)
+    if port is None:
+        return f"- ({scheme} not allowed)"
+    return str(port) if explicit else f"{port} (default)"
+
+
+# -- fetch ------------------------------------------------------------------------
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """``fetch BINDING URL``: one request through the binding, body to stdout."""
+    env = _load(args)
+    if args.binding not in env:
+        raise UsageError(env._unknown(args.binding))
+    body = _body(args.data)
+    kwargs: dict[str, Any] = {"timeout": args.timeout}
+    if args.insecure or args.cacert:
+        kwargs["verify"] = False if args.insecure else args.cacert
+    response = env[args.binding].fetch(
+        args.url, method=args.method or ("POST" if body is not None else "GET"),
+        headers=_headers(args.headers), body=body, **kwargs)
+    out = _binary_stdout()
+    if args.include:
+        out.write(_head(response))
+    out.write(response.content)
+    out.flush()
+    return 0
+
+
+def _headers(values: Sequence[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition(":")
+        if not sep or not name.strip() or name != name.strip():
+            raise UsageError(f"bad header {value!r}; write -H 'Name: value'")
+        headers[name] = text.strip()
+    return headers
+
+
+def _body(data: str | None) -> bytes | None:
+    if data is None:
+        return None
+    if data == "@-":
+        return sys.stdin.buffer.read()
+    if data.startswith("@"):
+        return Path(data[1:]).read_bytes()
+    return data.encode("utf-8")
+
+
+def _head(response: requests.Response) -> bytes:
+    version = {10: "1.0", 11: "1.1", 20: "2"}.get(getattr(response.raw, "version", 11), "1.1")
+    lines = [f"HTTP/{version} {response.status_code} {response.reason or ''}".rstrip()]
+    lines += [f"{name}: {value}" for name, value in response.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+
+def _binary_stdout() -> IO[bytes]:
+    sys.stdout.flush()
+    return getattr(sys.stdout, "buffer", None) or _TextAsBinary(sys.stdout)
+
+
+class _TextAsBinary:
+    """A byte sink over a text stream without ``.buffer`` (e.g. ``StringIO``)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> int:
+        return self.stream.write(data.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+# -- check ------------------------------------------------------------------------
+
+
+class Probe(NamedTuple):
+    """One probe of one binding's origin for one scheme."""
+
+    binding: str
+    scheme: str
+    origin: str
+    sni: str | None
+    connect_ms: float | None
+    tls_ms: float | None
+    result: str  # OK, FAIL or SKIP
+    detail: str
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``check``: TCP connect (and TLS handshake for https) per binding and
+    scheme; exit 1 when any probe fails."""
+    env = _load(args)
+    if not len(env):
+        print(f"no VPC bindings in {env.path}")
+        return 0
+    probes = [probe for name, binding in env.bindings.items()
+              for probe in _probes(name, binding.service, binding.tunnel, args)]
+    rows = [(p.binding, p.scheme, p.origin, p.sni, _ms(p.connect_ms), _ms(p.tls_ms),
+             f"{p.result} {p.detail}".strip()) for p in probes]
+    print(_table(("BINDING", "SCHEME", "ORIGIN", "SNI", "CONNECT", "TLS", "RESULT"), rows))
+    failed = sum(p.result == "FAIL" for p in probes)
+    print(f"{len(probes) - failed} of {len(probes)} OK" if not failed else f"{failed} of {len(probes)} FAILED")
+    return 1 if failed else 0
+
+
+def _ms(value: float | None) -> str | None:
+    return None if value is None else f"{value:.1f} ms"
+
+
+def _probes(name: str, service: VPCService, tunnel: str | None, args: argparse.Namespace) -> list[Probe]:
+    probes = []
+    for scheme in service.schemes:
+        sni = service.hostname if scheme == "https" else None
+        origin = service.origin(scheme)
+        if tunnel:
+            probes.append(Probe(name, scheme, origin, sni, None, None, "SKIP",
+                                f"through tunnel {_mask(tunnel)}; not probed"))
+            continue
+        probes.append(_probe(name, service, scheme, sni, args))
+    return probes
+
+
+def _probe(name: str, service: VPCService, scheme: str, sni: str | None, args: argparse.Namespace) -> Probe:
+    """Connect to each of the service's addresses in turn (as the adapter
+    does); for https, shake hands with the SNI a request would send."""
+    port = service.port_for(scheme)
+    assert port is not None
+    origin = service.origin(scheme)
+    failure = ""
+    for address in service.addresses:
+        origin = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        started = time.perf_counter()
+        try:
+            sock = socket.create_connection((address, port), timeout=args.timeout)
+        except OSError as exc:
+            failure = _failure(exc, "connection_timeout" if isinstance(exc, TimeoutError) else None)
+            continue
+        connect_ms = (time.perf_counter() - started) * 1000
+        with sock:
+            if scheme == "http":
+                return Probe(name, scheme, origin, sni, connect_ms, None, "OK", "")
+            started = time.perf_counter()
+            try:
+                context = _tls_context(service, args)
+                with context.wrap_socket(sock, server_hostname=service.hostname or address):
+                    tls_ms = (time.perf_counter() - started) * 1000
+            except (OSError, ValueError) as exc:
+                return Probe(name, scheme, origin, sni, connect_ms, None, "FAIL", _failure(exc))
+        return Probe(name, scheme, origin, sni, connect_ms, tls_ms, "OK", "")
+    return Probe(name, scheme, origin, sni, None, None, "FAIL", failure)
+
+
+def _failure(exc: BaseException, code: str | None = None) -> str:
+    return f"{code or classify(exc)}: {' '.join(str(exc).split()) or type(exc).__name__}"
+
+
+def _tls_context(service: VPCService, args: argparse.Namespace) -> ssl.SSLContext:
+    """Verification as the binding would do it (S6), or as ``--cacert`` / ``-k`` say."""
+    mode = "disabled" if args.insecure else service.cert_verification_mode
+    if mode == "disabled":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context = ssl.create_default_context(cafile=args.cacert or requests.certs.where())
+    context.check_hostname = mode == "verify_full"
+    return context
+
