@@ -69,10 +69,6 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def raises_config(**where: object) -> pytest.RaisesExc[ConfigError]:  # type: ignore[name-defined]
-    return pytest.raises(ConfigError)
-
-
 def check_error(exc: ConfigError, path: Path, line: int | None, field: str | None, *texts: str) -> None:
     """The error names the file, the line, the field and the bad value."""
     assert exc.path == str(path)
@@ -399,22 +395,22 @@ BAD_SERVICES = [
     pytest.param(SERVICES.replace('"internal-api.company.local"', '"https://internal-api.company.local/x"'),
                  6, "services[0].host.hostname", ("'https://internal-api.company.local/x'", "URL scheme"),
                  id="hostname-with-scheme"),
-    pytest.param(SERVICES.replace('ipv4 = "10.0.1.50"', 'ipv4 = "10.0.1"'), 15, "services[1].host.ipv4",
+    pytest.param(SERVICES.replace('ipv4 = "10.0.1.50"', 'ipv4 = "10.0.1"'), 14, "services[1].host.ipv4",
                  ("'10.0.1'",), id="bad-ipv4-in-sub-table"),
-    pytest.param(SERVICES.replace("http_port = 8080", "http_port = 70000"), 13, "services[1].http_port",
+    pytest.param(SERVICES.replace("http_port = 8080", "http_port = 70000"), 12, "services[1].http_port",
                  ("70000", "1-65535"), id="port-out-of-range"),
-    pytest.param(SERVICES.replace('type = "http"\nhttp_port', 'type = "tcp"\nhttp_port'), 12,
+    pytest.param(SERVICES.replace('type = "http"\nhttp_port', 'type = "tcp"\nhttp_port'), 11,
                  "services[1].type", ("'tcp'",), id="unsupported-type"),
     pytest.param(SERVICES.replace(f'service_id = "{DB_ID}"\n', ""), 8, "services[1].service_id",
                  ("missing",), id="service-id-missing"),
     pytest.param(SERVICES.replace(DB_ID, API_ID), 9, "services[1].service_id",
                  (f"{API_ID!r} is used more than once",), id="duplicate-service-id"),
-    pytest.param(SERVICES + 'tls_settings = { cert_verification_mode = "strict" }\n', 18,
+    pytest.param(SERVICES.replace("8080\n", '8080\ntls_settings = { cert_verification_mode = "strict" }\n'), 13,
                  "services[1].tls_settings.cert_verification_mode", ("'strict'", "verify_full"),
                  id="bad-verification-mode"),
     pytest.param('services = "none"\n', 1, "services", ("array", "string 'none'"), id="services-not-array"),
     pytest.param('[[services]\n', 1, None, ("invalid TOML",), id="toml-syntax"),
-    pytest.param(SERVICES + '\n[tunnels]\n"t1" = "ftp://proxy:21"\n', 21, "tunnels.t1",
+    pytest.param(SERVICES + '\n[tunnels]\n"t1" = "ftp://proxy:21"\n', 19, "tunnels.t1",
                  ("'ftp://proxy:21'", "socks5://"), id="tunnel-bad-scheme"),
 ]
 
@@ -428,8 +424,8 @@ def test_bad_services_file(project: Path, text: str, line: int, field: str | Non
 
 
 def test_unknown_key_in_a_service_warns(project: Path) -> None:
-    write(project, "vpc-services.toml", SERVICES + 'colour = "blue"\n')
-    with pytest.warns(ConfigWarning, match=r"vpc-services\.toml:18: unknown key 'colour' in a service"):
+    write(project, "vpc-services.toml", SERVICES.replace("8080\n", '8080\ncolour = "blue"\n'))
+    with pytest.warns(ConfigWarning, match=r"vpc-services\.toml:13: unknown key 'colour' in a service"):
         load_env(project / "wrangler.toml")
 
 
@@ -528,10 +524,21 @@ def test_env_copies_are_not_live(project: Path) -> None:
 
 
 def test_thousand_services_and_bindings(tmp_path: Path) -> None:
-    from benchmarks_config import write_files  # type: ignore[import-not-found]
-
-    write_files(tmp_path, 1000)
+    """Timed in benchmarks/bench_config.py; here only that it loads."""
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(1000)]
+    services = "".join(
+        f'[[services]]\nservice_id = "{sid}"\nname = "service-{i}"\n'
+        + (f'host = {{ ipv4 = "10.1.{i // 250}.{i % 250 + 1}" }}\nhttp_port = {8000 + i}\n\n' if i % 2
+           else f'host = {{ hostname = "api-{i}.company.local" }}\n\n')
+        for i, sid in enumerate(ids))
+    write(tmp_path, "vpc-services.toml", services)
+    write(tmp_path, "wrangler.toml",
+          "".join(f'[[vpc_services]]\nbinding = "API_{i}"\nservice_id = "{sid}"\n' for i, sid in enumerate(ids)))
+    (tmp_path / "wrangler.jsonc").write_text(
+        '{"vpc_services": [' + "".join(f'// {i}\n{{"binding": "API_{i}", "service_id": "{sid}"}},\n'
+                                       for i, sid in enumerate(ids)) + "]}")
     env = load_env(tmp_path / "wrangler.toml")
     assert len(env) == 1000 and len(env.services) == 1000
     assert env.API_999.service.name == "service-999"
+    assert env.API_999.service.http_port == 8999
     assert list(load_env(tmp_path / "wrangler.jsonc")) == list(env)

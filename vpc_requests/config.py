@@ -165,7 +165,7 @@ def load_env(
         names = ", ".join(spec.binding for spec in specs[:5]) + (", ..." if len(specs) > 5 else "")
         raise ConfigError(f"services file not found; bindings {names} need the services they name "
                           "(create it with 'vpc-requests service create')", path=str(services_path))
-    contents = read_services(services_path, missing_ok=not specs)
+    contents = read_services(services_path, missing_ok=services is None and not specs)
     bindings = [_bind(document, spec, contents) for spec in specs]
     return Env(bindings, services=contents.services, tunnels=contents.tunnels, path=str(path),
                services_path=contents.path, environment=environment)
