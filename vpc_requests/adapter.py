@@ -13,19 +13,24 @@ key, so nothing is mutated per request), ``build_response`` and ``send``
 
 from __future__ import annotations
 
+import http.client
 import logging
 import time
+from types import TracebackType
 from typing import Any, Iterator, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
+from requests.utils import check_header_validity
+from urllib3.exceptions import ProtocolError
+from urllib3.util.retry import Retry
 
 from . import forks
 from .abort import current_scope
 from .connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
-from .errors import AbortError, ProxyError, translate
+from .errors import AbortError, ProxyError, error_response, translate
 from .routing import Route, route
 from .service import VPCService
 from .tls import pool_kwargs as tls_pool_kwargs
@@ -37,7 +42,7 @@ if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: 
         "get_connection_with_tls_context; upgrade with: pip install -U 'requests>=2.32.3'"
     )
 
-__all__ = ["VPCServiceAdapter"]
+__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,59 @@ log = logging.getLogger(__name__)
 # the service" (S11); anything else (InvalidURL, InvalidHeader, RetryError)
 # passes through as requests raised it.
 _TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout)
+_ERROR_MODES = ("raise", "response")
+
+# What a pooled keep-alive connection the service closed while it was idle
+# looks like when it is used: closed (or reset) before any byte of the response.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+class StaleConnectionRetry(Retry):
+    """urllib3 :class:`~urllib3.util.Retry` that retries a request only when
+    its connection was closed before any byte of the response came back (a
+    pooled keep-alive connection the service closed while idle), and only for
+    the methods in ``allowed_methods``. Every other read error (a read
+    timeout, a non-HTTP reply) is raised at once, as with requests' default
+    ``Retry(0, read=False)``, so a read timeout stays a ``ReadTimeout``.
+
+    Use :func:`default_retry` for the adapter's default instance.
+    """
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Retry:
+        if error is not None and self._is_read_error(error) and not _is_stale(error):
+            if error.__traceback__ is not _stacktrace:
+                raise error.with_traceback(_stacktrace)
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _is_stale(error: Exception) -> bool:
+    return isinstance(error, ProtocolError) and any(isinstance(arg, _STALE) for arg in error.args)
+
+
+def default_retry() -> StaleConnectionRetry:
+    """The retry policy of a :class:`VPCServiceAdapter` made without
+    ``max_retries``: one retry of an idempotent request (``GET``, ``HEAD``,
+    ``PUT``, ``DELETE``, ``OPTIONS``, ``TRACE``) whose connection was closed
+    before any byte of the response; never a ``POST`` or ``PATCH``, never
+    after a connect failure (``connect=0``: a refused or timed-out connect is
+    not retried, as in requests), never on a status or ``Retry-After``.
+
+    :returns: a new :class:`StaleConnectionRetry`.
+    """
+    return StaleConnectionRetry(
+        total=1, connect=0, read=1, status=0, other=0,
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+        status_forcelist=None, respect_retry_after_header=False,
+    )
 
 
 class VPCServiceAdapter(HTTPAdapter):
@@ -59,20 +117,33 @@ class VPCServiceAdapter(HTTPAdapter):
     :param binding: the binding's name, used in errors and logs.
     :param tunnel: how to reach the service: ``None`` (directly) or a
         transport URL (see the README's tunnels section).
+    :param errors: ``"raise"`` (default) raises
+        :class:`~vpc_requests.ProxyError` from :meth:`send` when the service
+        cannot be reached; ``"response"`` returns what Workers code sees
+        instead: a ``500`` ``text/plain`` response whose body is
+        ``ProxyError: <code>`` (errors while streaming a body still raise).
     :param kwargs: :class:`~requests.adapters.HTTPAdapter` arguments
         (``pool_connections``, ``pool_maxsize``, ``max_retries``,
-        ``pool_block``).
+        ``pool_block``). Without ``max_retries`` the adapter uses
+        :func:`default_retry`: an idempotent request whose pooled connection
+        the service had closed is retried once on a new connection; a
+        ``POST`` is never sent twice. A ``max_retries`` given is used as
+        given (``0``: no retry at all, as requests' default).
     """
 
-    __attrs__ = HTTPAdapter.__attrs__ + ["service", "binding", "tunnel"]
+    __attrs__ = HTTPAdapter.__attrs__ + ["service", "binding", "tunnel", "errors"]
 
     def __init__(
         self,
         service: VPCService,
         binding: str | None = None,
         tunnel: str | None = None,
+        *,
+        errors: str = "raise",
         **kwargs: Any,
     ) -> None:
+        if errors not in _ERROR_MODES:
+            raise ValueError(f"errors must be one of {', '.join(_ERROR_MODES)}; got {errors!r}")
         if not isinstance(service, VPCService):
             raise TypeError(
                 f"VPCServiceAdapter needs a VPCService, got {type(service).__name__}; "
@@ -81,6 +152,9 @@ class VPCServiceAdapter(HTTPAdapter):
         self.service = service
         self.binding = binding
         self.tunnel = tunnel
+        self.errors = errors
+        if "max_retries" not in kwargs:
+            kwargs["max_retries"] = default_retry()
         super().__init__(**kwargs)
 
     def init_poolmanager(
@@ -174,16 +248,27 @@ class VPCServiceAdapter(HTTPAdapter):
         :raises ~vpc_requests.RoutingError: for a URL the binding refuses.
         :raises ~vpc_requests.ProxyError: when the service cannot be reached
             or heard from (S11); also the matching ``requests`` exception.
+            With ``errors="response"`` the ``500`` response is returned instead.
+        :raises requests.exceptions.InvalidHeader: for a header name or value
+            with CR, LF or leading whitespace; nothing is sent.
         :raises ~vpc_requests.AbortError: when the fetch's signal fired.
         """
         where = self.route(str(request.url))
+        outgoing = _with_host(request, where.host_header)
+        for header in outgoing.headers.items():
+            if isinstance(header[1], (str, bytes)):
+                check_header_validity(header)
         started = time.perf_counter()
         try:
-            response = super().send(
-                _with_host(request, where.host_header), stream, timeout, verify, cert, None
-            )
+            response = super().send(outgoing, stream, timeout, verify, cert, None)
         except _TRANSPORT_ERRORS as exc:
-            raise self._failure(exc, where, request) from exc
+            failure = self._failure(exc, where, request)
+            _log_failure(self.binding, request, where.url_host, where.origin, failure, started)
+            if self.errors == "response" and isinstance(failure, ProxyError):
+                response = error_response(failure, request)
+                response.connection = self
+                return response
+            raise failure from exc
         response.request = request
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -203,7 +288,7 @@ class VPCServiceAdapter(HTTPAdapter):
         # Same object layout, one overridden method: the body reader
         # translates transport errors (see _Response).
         response.__class__ = _Response
-        response._vpc = (self, self.route(str(req.url)).origin, current_scope())  # type: ignore[attr-defined]
+        response._vpc = (self, self.route(str(req.url)), current_scope())  # type: ignore[attr-defined]
         return response
 
     def _failure(self, exc: BaseException, where_origin: Route | str, request: Any) -> Exception:
@@ -226,7 +311,8 @@ class _Response(Response):
         return self._translating(chunks)
 
     def _translating(self, chunks: Iterator[Any]) -> Iterator[Any]:
-        adapter, origin, active = getattr(self, "_vpc", (None, None, None))
+        adapter, where, active = getattr(self, "_vpc", (None, None, None))
+        started = time.perf_counter()
         try:
             yield from chunks
         except (requests.RequestException, OSError) as exc:
@@ -236,10 +322,26 @@ class _Response(Response):
                 raise AbortError(active.signal.reason, request=self.request) from exc
             if adapter is None:
                 raise
-            raise adapter._failure(exc, origin, self.request) from exc
+            failure = adapter._failure(exc, where.origin, self.request)
+            _log_failure(adapter.binding, self.request, where.url_host, where.origin, failure, started)
+            raise failure from exc
 
     def __getstate__(self) -> dict[str, Any]:
         return {attr: getattr(self, attr, None) for attr in self.__attrs__}
+
+
+def _log_failure(
+    binding: str | None, request: Any, url_host: str, origin: str, failure: Exception, started: float
+) -> None:
+    """The DEBUG line for a failed exchange: as the success line, with the
+    error code instead of the status (never a URL path, query, header or body)."""
+    if log.isEnabledFor(logging.DEBUG):
+        code = failure.code if isinstance(failure, ProxyError) else type(failure).__name__
+        log.debug(
+            "binding=%s %s %s -> %s failed code=%s elapsed=%.1fms",
+            binding, getattr(request, "method", None), url_host, origin, code,
+            (time.perf_counter() - started) * 1000,
+        )
 
 
 def _with_host(request: PreparedRequest, host_header: str) -> PreparedRequest:

@@ -23,6 +23,7 @@ from . import abort
 from .abort import AbortSignal
 from .adapter import VPCServiceAdapter
 from .errors import AbortError, ProxyError, RedirectError
+from .errors import error_response as _error_response
 from .redirects import next_request
 from .service import VPCService
 
@@ -341,16 +342,3 @@ def _merge_headers(base: Mapping[str, Any], extra: HeadersType) -> CaseInsensiti
             else:
                 merged[key] = value
     return merged
-
-
-def _error_response(exc: ProxyError, request: PreparedRequest) -> Response:
-    """What Workers code sees for a binding failure under ``wrangler dev``."""
-    response = Response()
-    response.status_code = 500
-    response.reason = "Internal Server Error"
-    response._content = f"ProxyError: {exc.code}".encode()
-    response.headers = CaseInsensitiveDict({"Content-Type": "text/plain;charset=UTF-8"})
-    response.encoding = "utf-8"
-    response.url = str(request.url)
-    response.request = request
-    return response

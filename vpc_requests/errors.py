@@ -32,6 +32,7 @@ from typing import Any
 
 import requests
 import urllib3.exceptions as u3
+from requests.structures import CaseInsensitiveDict
 
 __all__ = [
     "AbortError",
@@ -45,6 +46,7 @@ __all__ = [
     "RedirectError",
     "RoutingError",
     "VPCError",
+    "error_response",
     "proxy_error",
     "translate",
 ]
@@ -238,6 +240,30 @@ def proxy_error(code: str, **kwargs: Any) -> ProxyError:
     :returns: the exception (not raised).
     """
     return CODE_CLASSES.get(code, ProxyConnectionError)(code, **kwargs)
+
+
+def error_response(
+    exc: ProxyError, request: requests.PreparedRequest | None = None
+) -> requests.Response:
+    """What Workers code sees for a binding failure under ``wrangler dev``
+    (``errors="response"``): a ``500`` ``text/plain`` response whose body is
+    ``ProxyError: <code>``.
+
+    :param exc: the failure.
+    :param request: the request that failed, set as the response's
+        ``.request``.
+    :returns: the response (``.raw`` is ``None``; the body is already read).
+    """
+    response = requests.Response()
+    response.status_code = 500
+    response.reason = "Internal Server Error"
+    response._content = f"ProxyError: {exc.code}".encode()
+    response.headers = CaseInsensitiveDict({"Content-Type": "text/plain;charset=UTF-8"})
+    response.encoding = "utf-8"
+    if request is not None:
+        response.url = str(request.url)
+        response.request = request
+    return response
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
