@@ -1,0 +1,630 @@
+"""Tests for the ``vpc-requests`` command line (:mod:`vpc_requests.cli`):
+every subcommand in-process, some as a real subprocess, ``fetch`` and
+``check`` against loopback services, every failure with its exit status and
+an untouched file."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from vpc_requests.cli import main
+from vpc_requests.config import load_env
+from vpc_requests.testing import BacklogFull, PrivateService, Reply, closed_port
+
+API_ID = "0199a1b2-0000-4000-8000-000000000001"
+DB_ID = "0199a1b2-0000-4000-8000-000000000002"
+TUNNEL = "f70ff985-a4ef-4643-bbbc-4a0ed4fc8415"
+PROXIED = "0e0e0e0e-0000-4000-8000-000000000000"
+
+SERVICES = f"""\
+# The account's VPC services (keep this comment).
+
+# The main API.
+[[services]]
+service_id = "{API_ID}"  # from the dashboard
+name = "internal-api"
+type = "http"
+host = {{ hostname = "internal-api.company.local", resolver_network = {{ tunnel_id = "{TUNNEL}" }} }}
+
+# The database API, plain HTTP on 8080.
+[[services]]
+service_id = "{DB_ID}"
+name = "db-api"
+http_port = 8080   # not 80
+host = {{ ipv4 = "10.0.1.50", network = {{ tunnel_id = "{PROXIED}" }} }}
+
+# How this machine reaches each tunnel.
+[tunnels]
+"{PROXIED}" = "socks5h://user:secret@bastion.internal:1080"
+"""
+
+WRANGLER = f"""\
+name = "my-worker"
+
+[[vpc_services]]
+binding = "PRIVATE_API"
+service_id = "{API_ID}"
+
+[[vpc_services]]
+binding = "DB"
+service = "db-api"
+
+[env.staging]
+vpc_services = [{{ binding = "STAGING_API", service_id = "{API_ID}" }}]
+"""
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Worker folder as the current directory."""
+    (tmp_path / "wrangler.toml").write_text(WRANGLER)
+    (tmp_path / "vpc-services.toml").write_text(SERVICES)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """``main()`` in-process: its exit status and what it printed."""
+
+    def invoke(*args: str) -> Result:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return invoke
+
+
+def assert_one_error_line(result: Result, *texts: str, code: int = 2) -> None:
+    """Bad input: exit 2, exactly one line on stderr, no traceback."""
+    assert result.code == code, result
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("vpc-requests: "), lines[0]
+    assert "Traceback" not in result.err
+    for text in texts:
+        assert text in lines[0], lines[0]
+
+
+def services_bytes(project: Path) -> bytes:
+    return (project / "vpc-services.toml").read_bytes()
+
+
+# -- parser ---------------------------------------------------------------------------
+
+
+def test_help(run: Run) -> None:
+    result = run("--help")
+    assert result.code == 0 and "bindings" in result.out and "service" in result.out
+
+
+def test_no_command_is_a_usage_error(run: Run) -> None:
+    result = run()
+    assert result.code == 2 and "usage:" in result.err
+
+
+def test_unknown_option_is_a_usage_error(run: Run) -> None:
+    result = run("bindings", "--colour")
+    assert result.code == 2 and "unrecognized arguments: --colour" in result.err
+
+
+# -- bindings ---------------------------------------------------------------------------
+
+
+def test_bindings_table(project: Path, run: Run) -> None:
+    result = run("bindings")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["BINDING", "SERVICE", "SERVICE", "ID", "HOST", "HTTP", "HTTPS", "TUNNEL"]
+    assert lines[1].split() == ["PRIVATE_API", "internal-api", API_ID, "internal-api.company.local",
+                                "80", "443", "direct"]
+    assert lines[2].split() == ["DB", "db-api", DB_ID, "10.0.1.50", "8080", "-",
+                                "socks5h://user:***@bastion.internal:1080"]
+    assert lines[0].index("HOST") == lines[1].index("internal-api.company.local")  # aligned
+    assert "secret" not in result.out
+
+
+def test_bindings_json(project: Path, run: Run) -> None:
+    result = run("bindings", "--json")
+    data = json.loads(result.out)
+    assert [item["binding"] for item in data] == ["PRIVATE_API", "DB"]
+    assert data[1]["service"] == {"service_id": DB_ID, "type": "http", "name": "db-api", "http_port": 8080,
+                                  "host": {"ipv4": "10.0.1.50", "network": {"tunnel_id": PROXIED}}}
+    assert data[1]["tunnel"] == "socks5h://user:***@bastion.internal:1080"
+
+
+@pytest.mark.parametrize("args", [
+    ("--env", "staging", "bindings", "--json"),
+    ("bindings", "--env", "staging", "--json"),
+    ("bindings", "--json", "--env=staging"),
+])
+def test_env_option_before_or_after_the_command(project: Path, run: Run, args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert [item["binding"] for item in json.loads(result.out)] == ["STAGING_API"]
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_config_and_services_options_before_or_after(
+        project: Path, run: Run, position: str, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    options = ["--config", str(project / "wrangler.toml"), "--services", str(project / "vpc-services.toml")]
+    args = options + ["bindings"] if position == "before" else ["bindings"] + options
+    result = run(*args)
+    assert result.code == 0 and "PRIVATE_API" in result.out
+
+
+def test_default_config_falls_back_to_wrangler_jsonc(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").unlink()
+    (project / "wrangler.jsonc").write_text(f'{{ // c\n "vpc_services": [{{"binding": "J", "service_id": "{API_ID}"}},]}}')
+    result = run("bindings")
+    assert result.code == 0 and result.out.splitlines()[1].startswith("J ")
+
+
+def test_bindings_broken_config(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").write_text('[[vpc_services]]\nbinding = "A"\nservice_id = 7\n')
+    result = run("bindings")
+    assert_one_error_line(result, "error: wrangler.toml:3: vpc_services[0].service_id:", "got integer 7")
+    assert result.out == ""
+
+
+def test_bindings_missing_config(tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_error_line(run("bindings"), "no wrangler.toml, wrangler.json, wrangler.jsonc")
+
+
+def test_bindings_prints_warnings_on_stderr(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").write_text(WRANGLER.replace('service = "db-api"', 'service = "db-api"\ncolor = 1'))
+    result = run("bindings")
+    assert result.code == 0
+    assert result.err.startswith("vpc-requests: warning: wrangler.toml:10: unexpected field 'color'")
+
+
+def test_bindings_none(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").write_text('name = "w"\n')
+    result = run("bindings")
+    assert result.code == 0 and result.out == "no VPC bindings in wrangler.toml\n"
+
+
+# -- service list / get ----------------------------------------------------------------
+
+
+def test_service_list_table(project: Path, run: Run) -> None:
+    result = run("service", "list")
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TUNNEL", "ID", "TRANSPORT"]
+    assert lines[1].split() == [API_ID, "internal-api", "http", "internal-api.company.local", "80", "443",
+                                TUNNEL, "direct"]
+    assert lines[2].split()[:6] == [DB_ID, "db-api", "http", "10.0.1.50", "8080", "-"]
+    assert lines[0].index("NAME") == lines[2].index("db-api")
+
+
+def test_service_list_json_is_the_api_shape(project: Path, run: Run) -> None:
+    data = json.loads(run("service", "list", "--json").out)
+    assert data[0] == {"service_id": API_ID, "type": "http", "name": "internal-api",
+                       "host": {"hostname": "internal-api.company.local",
+                                "resolver_network": {"tunnel_id": TUNNEL}}}
+
+
+def test_service_list_without_a_file(tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("service", "list")
+    assert result.code == 0 and result.out == "no services in vpc-services.toml\n"
+    assert not (tmp_path / "vpc-services.toml").exists()
+
+
+def test_service_list_explicit_missing_file(project: Path, run: Run) -> None:
+    assert_one_error_line(run("service", "list", "--services", "nope.toml"), "nope.toml: file not found")
+
+
+@pytest.mark.parametrize("ref", ["db-api", DB_ID])
+def test_service_get_by_name_or_id(project: Path, run: Run, ref: str) -> None:
+    result = run("service", "get", ref)
+    assert result.code == 0
+    fields = dict(line.split(":", 1) for line in result.out.splitlines())
+    assert fields["service_id"].strip() == DB_ID
+    assert fields["http_port"].strip() == "8080"
+    assert fields["https_port"].strip() == "- (https not allowed)"
+    assert fields["transport"].strip() == "socks5h://user:***@bastion.internal:1080"
+
+
+def test_service_get_json(project: Path, run: Run) -> None:
+    data = json.loads(run("service", "get", "internal-api", "--json").out)
+    assert data["service_id"] == API_ID and data["host"]["hostname"] == "internal-api.company.local"
+
+
+def test_service_get_unknown(project: Path, run: Run) -> None:
+    result = run("service", "get", "nope")
+    assert_one_error_line(result, "no service 'nope'; defined: internal-api", f"db-api ({DB_ID})")
+
+
+# -- service create ---------------------------------------------------------------------
+
+
+def lines_in_order(needles: list[str], haystack: list[str]) -> bool:
+    it = iter(haystack)
+    return all(any(line == needle for line in it) for needle in needles)
+
+
+def test_service_create_keeps_comments_and_layout(project: Path, run: Run) -> None:
+    before = (project / "vpc-services.toml").read_text()
+    result = run("service", "create", "web", "--ipv4", "10.0.2.7", "--https-port", "8443",
+                 "--tunnel-id", TUNNEL, "--cert-verification-mode", "verify_ca")
+    assert result.code == 0, result.err
+    after = (project / "vpc-services.toml").read_text()
+    assert lines_in_order(before.splitlines(), after.splitlines())
+    assert after.index('name = "web"') < after.index("# How this machine reaches each tunnel.")
+    new_id = result.out.split("(")[1].split(")")[0]
+    assert str(uuid.UUID(new_id)) == new_id
+    service = load_env(project / "wrangler.toml").services[new_id]
+    assert (service.name, service.ipv4, service.https_port, service.http_port) == ("web", "10.0.2.7", 8443, None)
+    assert service.cert_verification_mode == "verify_ca" and service.created_at
+
+
+def test_service_create_makes_the_file(tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("service", "create", "--name", "api", "--hostname", "API.Company.Local",
+                 "--resolver-ips", "10.0.0.53, 10.0.0.54:5353", "--json")
+    assert result.code == 0, result.err
+    created = json.loads(result.out)
+    assert created["host"] == {"hostname": "api.company.local",
+                               "resolver_network": {"resolver_ips": ["10.0.0.53", "10.0.0.54:5353"]}}
+    text = (tmp_path / "vpc-services.toml").read_text()
+    assert text.startswith("# VPC Services for vpc_requests")
+    mode = stat.S_IMODE((tmp_path / "vpc-services.toml").stat().st_mode)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+    assert list(os.listdir(tmp_path)) == ["vpc-services.toml"]  # no temporary file left
+
+
+def test_service_create_keeps_the_file_mode(project: Path, run: Run) -> None:
+    os.chmod(project / "vpc-services.toml", 0o640)
+    assert run("service", "create", "web", "--ipv4", "10.0.2.7").code == 0
+    assert stat.S_IMODE((project / "vpc-services.toml").stat().st_mode) == 0o640
+
+
+def test_service_create_into_api_json(project: Path, run: Run) -> None:
+    path = project / "services.json"
+    path.write_text(json.dumps({"success": True, "result": []}))
+    assert run("--services", "services.json", "service", "create", "web", "--ipv6", "[fd00::7]").code == 0
+    data = json.loads(path.read_text())
+    assert data["success"] is True and data["result"][0]["host"] == {"ipv6": "fd00::7"}
+
+
+def test_service_create_preserves_crlf(project: Path, run: Run) -> None:
+    path = project / "vpc-services.toml"
+    path.write_bytes(SERVICES.replace("\n", "\r\n").encode())
+    assert run("service", "create", "web", "--ipv4", "10.0.2.7").code == 0
+    data = path.read_bytes()
+    assert b'name = "web"\r\n' in data and b"\n" not in data.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize(("args", "texts"), [
+    (("web", "--hostname", "https://web.internal"), ("host.hostname", "'https://web.internal'", "URL scheme")),
+    (("web", "--hostname", "web.internal", "--ipv4", "10.0.0.1"), ("either hostname or ipv4/ipv6",)),
+    (("web",), ("needs a host",)),
+    (("web", "--ipv4", "10.0.0.1", "--resolver-ips", "10.0.0.53"), ("only apply to a hostname",)),
+    (("web", "--ipv4", "10.0.0.1", "--http-port", "0"), ("http_port", "0 is out of range")),
+    (("db-api", "--ipv4", "10.0.0.1"), ("a service named 'db-api' already exists", DB_ID)),
+    (("--ipv4", "10.0.0.1"), ("a name is required",)),
+    (("web", "--name", "other", "--ipv4", "10.0.0.1"), ("two names given",)),
+])
+def test_service_create_refuses_bad_input_and_leaves_the_file(
+        project: Path, run: Run, args: tuple[str, ...], texts: tuple[str, ...]) -> None:
+    before = services_bytes(project)
+    assert_one_error_line(run("service", "create", *args), *texts)
+    assert services_bytes(project) == before
+    assert sorted(os.listdir(project)) == ["vpc-services.toml", "wrangler.toml"]
+
+
+@pytest.mark.parametrize("args", [("--http-port", "http"), ("--cert-verification-mode", "strict"),
+                                  ("--type", "tcp")])
+def test_service_create_argparse_errors_exit_2(project: Path, run: Run, args: tuple[str, ...]) -> None:
+    before = services_bytes(project)
+    result = run("service", "create", "web", "--ipv4", "10.0.0.1", *args)
+    assert result.code == 2 and "invalid" in result.err
+    assert services_bytes(project) == before
+
+
+# -- service update / delete ---------------------------------------------------------------
+
+
+def test_service_update_changes_only_what_it_must(project: Path, run: Run) -> None:
+    before = (project / "vpc-services.toml").read_text().splitlines()
+    result = run("service", "update", "db-api", "--http-port", "9090", "--https-port", "9443")
+    assert result.code == 0, result.err
+    after = (project / "vpc-services.toml").read_text().splitlines()
+    changed = [line for line in before if line not in after]
+    added = [line for line in after if line not in before]
+    assert changed == ["http_port = 8080   # not 80"]
+    assert added[0] == "http_port = 9090   # not 80"  # the comment stays with its key
+    assert sorted(line.split(" =")[0] for line in added) == ["http_port", "https_port", "updated_at"]
+    service = load_env(project / "wrangler.toml").DB.service
+    assert (service.http_port, service.https_port) == (9090, 9443)
+
+
+def test_service_update_switches_the_host_shape(project: Path, run: Run) -> None:
+    assert run("service", "update", API_ID, "--ipv4", "10.0.3.3").code == 0
+    service = load_env(project / "wrangler.toml").PRIVATE_API.service
+    assert (service.hostname, service.ipv4, service.tunnel_id) == (None, "10.0.3.3", TUNNEL)
+    text = (project / "vpc-services.toml").read_text()
+    assert "# The main API." in text and '"{API_ID}"  # from the dashboard'.format(API_ID=API_ID) in text
+
+
+def test_service_update_rename(project: Path, run: Run) -> None:
+    assert run("service", "update", "db-api", "--name", "database").code == 0
+    assert run("service", "get", "database").code == 0
+
+
+@pytest.mark.parametrize(("args", "texts"), [
+    (("nope", "--http-port", "81"), ("no service 'nope'",)),
+    (("db-api", "--ipv4", "999.1.1.1"), ("host.ipv4", "'999.1.1.1'")),
+    (("db-api", "--name", "internal-api"), ("a service named 'internal-api' already exists",)),
+    (("db-api",), ("nothing to change",)),
+])
+def test_service_update_refuses_bad_input_and_leaves_the_file(
+        project: Path, run: Run, args: tuple[str, ...], texts: tuple[str, ...]) -> None:
+    before = services_bytes(project)
+    assert_one_error_line(run("service", "update", *args), *texts)
+    assert services_bytes(project) == before
+
+
+def test_service_delete(project: Path, run: Run) -> None:
+    result = run("service", "delete", "internal-api")
+    assert result.code == 0 and API_ID in result.out
+    text = (project / "vpc-services.toml").read_text()
+    assert API_ID not in text and "# The main API." not in text
+    for kept in ("# The account's VPC services (keep this comment).", "# The database API, plain HTTP on 8080.",
+                 "http_port = 8080   # not 80", "# How this machine reaches each tunnel."):
+        assert kept in text
+    assert [s.name for s in load_env(project / "wrangler.toml", environment="staging").services.values()] == ["db-api"]
+
+
+def test_service_delete_unknown(project: Path, run: Run) -> None:
+    before = services_bytes(project)
+    assert_one_error_line(run("service", "delete", "nope"), "no service 'nope'")
+    assert services_bytes(project) == before
+
+
+@pytest.mark.parametrize("action", [("create", "web", "--ipv4", "10.0.0.1"), ("update", "db-api", "--http-port", "1"),
+                                    ("delete", "db-api"), ("list",), ("get", "db-api")])
+def test_broken_services_file_is_left_alone(project: Path, run: Run, action: tuple[str, ...]) -> None:
+    path = project / "vpc-services.toml"
+    path.write_text(SERVICES.replace('ipv4 = "10.0.1.50"', 'ipv4 = "10.0.1"'))
+    before = path.read_bytes()
+    assert_one_error_line(run("service", *action), "vpc-services.toml:15: services[1].host.ipv4",
+                          "'10.0.1'")
+    assert path.read_bytes() == before
+
+
+def test_unparsable_services_file_is_left_alone(project: Path, run: Run) -> None:
+    path = project / "vpc-services.toml"
+    path.write_text(SERVICES + "[[services]\n")
+    before = path.read_bytes()
+    assert_one_error_line(run("service", "create", "web", "--ipv4", "10.0.0.1"), "invalid TOML")
+    assert path.read_bytes() == before
+
+
+# -- fetch ---------------------------------------------------------------------------------
+
+
+def serve_config(folder: Path, *, http: int | None = None, https: int | None = None,
+                 hostname: str | None = None, extra: str = "") -> None:
+    """One binding, API, whose service is on loopback at the given ports."""
+    host = f'hostname = "{hostname}"' if hostname else 'ipv4 = "127.0.0.1"'
+    ports = "".join(f"{key} = {value}\n" for key, value in (("http_port", http), ("https_port", https)) if value)
+    (folder / "vpc-services.toml").write_text(
+        f'[[services]]\nservice_id = "{API_ID}"\nname = "api"\n{ports}host = {{ {host} }}\n{extra}')
+    (folder / "wrangler.toml").write_text(f'[[vpc_services]]\nbinding = "API"\nservice_id = "{API_ID}"\n')
+
+
+@pytest.fixture
+def plain() -> Iterator[PrivateService]:
+    with PrivateService() as service:
+        yield service
+
+
+def test_fetch_goes_through_the_binding(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    result = run("fetch", "API", "http://internal-api.company.local:9999/users?active=1")
+    assert result.code == 0, result.err
+    [seen] = plain.seen
+    assert (seen.method, seen.target, seen.host) == ("GET", "/users?active=1", "internal-api.company.local:9999")
+    assert json.loads(result.out)["path"] == "/users?active=1"
+
+
+def test_fetch_method_headers_and_body(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    result = run("fetch", "API", "http://internal-api.company.local/users", "-X", "PUT",
+                 "-H", "Content-Type: application/json", "-H", "X-Trace:  abc", "-d", '{"name": "John"}')
+    assert result.code == 0, result.err
+    [seen] = plain.seen
+    assert (seen.method, seen.host, seen.body) == ("PUT", "internal-api.company.local", b'{"name": "John"}')
+    assert seen.header("Content-Type") == "application/json" and seen.header("X-Trace") == "abc"
+
+
+def test_fetch_data_from_file_defaults_to_post(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    (project / "body.bin").write_bytes(b"\x00\x01binary")
+    assert run("fetch", "API", "http://internal-api.company.local/up", "-d", "@body.bin").code == 0
+    assert (plain.seen[0].method, plain.seen[0].body) == ("POST", b"\x00\x01binary")
+
+
+def test_fetch_include_and_any_status(project: Path, run: Run) -> None:
+    handler = lambda seen: Reply(404, {"X-Why": "gone"}, "no such user")  # noqa: E731
+    with PrivateService(handler=handler) as service:
+        serve_config(project, http=service.port)
+        result = run("fetch", "API", "http://internal-api.company.local/users/7", "-i")
+    assert result.code == 0
+    head, body = result.out.split("\r\n\r\n", 1)
+    assert head.splitlines()[0] == "HTTP/1.1 404 Not Found"
+    assert "X-Why: gone" in head.splitlines()
+    assert body == "no such user"
+
+
+def test_fetch_https_sends_the_url_host_as_sni(project: Path, run: Run) -> None:
+    with PrivateService(tls=True) as service:
+        serve_config(project, https=service.port)
+        result = run("fetch", "API", "https://internal-api.company.local/data",
+                     "--cacert", service.ca_path)
+        assert result.code == 0, result.err
+        [seen] = service.seen
+    assert (seen.sni, seen.host, seen.tls) == ("internal-api.company.local", "internal-api.company.local", True)
+
+
+def test_fetch_https_untrusted_certificate_fails(project: Path, run: Run) -> None:
+    with PrivateService(tls=True) as service:
+        serve_config(project, https=service.port)
+        result = run("fetch", "API", "https://internal-api.company.local/data")
+    assert_one_error_line(result, "ProxyError: tls_certificate_error", "binding 'API'", code=1)
+
+
+def test_fetch_refused_connection(project: Path, run: Run) -> None:
+    serve_config(project, http=closed_port())
+    result = run("fetch", "API", "http://internal-api.company.local/users")
+    assert_one_error_line(result, "vpc-requests: ProxyError: connection_refused", "binding 'API'", code=1)
+    assert result.out == ""
+
+
+def test_fetch_scheme_without_a_port_is_refused(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    assert_one_error_line(run("fetch", "API", "https://internal-api.company.local/"), "API")
+    assert plain.connections == 0
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    (("NOPE", "http://internal-api.company.local/"), "no binding 'NOPE'; configured: API"),
+    (("API", "http://internal-api.company.local/", "-H", "no-colon"), "bad header 'no-colon'"),
+    (("API", "http://internal-api.company.local/", "-d", "@missing.bin"), "missing.bin"),
+    (("API", "/relative"), "/relative"),
+])
+def test_fetch_bad_input(project: Path, run: Run, plain: PrivateService, args: tuple[str, ...], text: str) -> None:
+    serve_config(project, http=plain.port)
+    assert_one_error_line(run("fetch", *args), text)
+    assert plain.connections == 0
+
+
+# -- check ---------------------------------------------------------------------------------
+
+
+def test_check_ok(project: Path, run: Run, plain: PrivateService) -> None:
+    with PrivateService(tls=True, names=("localhost",)) as tls:
+        serve_config(project, http=plain.port, https=tls.port, hostname="localhost")
+        result = run("check", "--cacert", tls.ca_path, "--timeout", "2")
+        assert result.code == 0, result.out
+        assert tls.handshakes == 1
+    rows = [line.split() for line in result.out.splitlines()]
+    assert rows[0] == ["BINDING", "SCHEME", "ORIGIN", "SNI", "CONNECT", "TLS", "RESULT"]
+    assert rows[1][:4] == ["API", "http", f"localhost:{plain.port}", "-"] and rows[1][-1] == "OK"
+    assert rows[2][:4] == ["API", "https", f"localhost:{tls.port}", "localhost"] and rows[2][-1] == "OK"
+    assert rows[2][4:8:2] == ["ms", "ms"]
+    assert rows[-1] == ["2", "of", "2", "OK"]
+    assert plain.connections == 1 and plain.seen == []  # a TCP probe, no request
+
+
+def test_check_fails_on_a_closed_port(project: Path, run: Run) -> None:
+    port = closed_port()
+    serve_config(project, http=port)
+    result = run("check")
+    assert result.code == 1
+    row = result.out.splitlines()[1]
+    assert f"127.0.0.1:{port}" in row and "FAIL connection_refused" in row
+    assert result.out.splitlines()[-1] == "1 of 1 FAILED"
+
+
+def test_check_fails_on_a_certificate_for_another_name(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("other.internal",)) as tls:
+        serve_config(project, https=tls.port, hostname="localhost")
+        result = run("check", "--cacert", tls.ca_path)
+    assert result.code == 1
+    assert "FAIL tls_certificate_error" in result.out.splitlines()[1]
+
+
+def test_check_ip_service_sends_no_sni_and_checks_the_ip(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("127.0.0.1",)) as tls:
+        serve_config(project, https=tls.port)
+        result = run("check", "--cacert", tls.ca_path)
+    assert result.code == 0, result.out
+    assert result.out.splitlines()[1].split()[:4] == ["API", "https", f"127.0.0.1:{tls.port}", "-"]
+
+
+def test_check_connect_timeout(project: Path, run: Run) -> None:
+    with BacklogFull() as backlog:
+        serve_config(project, http=backlog.port)
+        result = run("check", "--timeout", "0.2")
+    assert result.code == 1 and "FAIL connection_timeout" in result.out
+
+
+def test_check_skips_tunnelled_services(project: Path, run: Run) -> None:
+    result = run("check", "--config", "wrangler.toml")
+    lines = result.out.splitlines()
+    db = [line for line in lines if line.startswith("DB")]
+    assert "SKIP through tunnel socks5h://user:***@bastion.internal:1080" in db[0]
+    assert "secret" not in result.out
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def test_demo_runs_the_demo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def run_demo(out: object) -> int:
+        calls.append(out)
+        print("demo output", file=out)  # type: ignore[arg-type]
+        return 3
+
+    monkeypatch.setitem(sys.modules, "vpc_requests.demo", types.SimpleNamespace(run_demo=run_demo))
+    result = run("demo")
+    assert (result.code, result.out, len(calls)) == (3, "demo output\n", 1)
+
+
+# -- as a real program -----------------------------------------------------------------------
+
+
+def program(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vpc_requests", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_subprocess_bindings_json(project: Path) -> None:
+    done = program("bindings", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert [item["binding"] for item in json.loads(done.stdout)] == ["PRIVATE_API", "DB"]
+
+
+def test_subprocess_bad_input(project: Path) -> None:
+    before = services_bytes(project)
+    done = program("service", "create", "web", "--hostname", "web internal", cwd=project)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("vpc-requests: error: host.hostname:")
+    assert services_bytes(project) == before
+
+
+def test_subprocess_fetch(project: Path, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    done = program("fetch", "API", "http://internal-api.company.local/users", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert plain.seen[0].host == "internal-api.company.local"
+    assert json.loads(done.stdout)["host"] == "internal-api.company.local"
