@@ -12,7 +12,8 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["ScriptedServer", "read_head", "stalled_headers", "tls13_only_context"]
 
@@ -74,7 +75,7 @@ class ScriptedServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.connections += 1
             thread = threading.Thread(target=self._run, args=(conn,), daemon=True)

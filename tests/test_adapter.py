@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import socket
+import ssl
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -391,6 +392,23 @@ def test_missing_ca_bundle_path_is_an_error_like_requests(
     with pytest.raises(OSError, match="invalid path"):
         session.get(f"https://{NAME}/", verify="/nonexistent/ca.pem")
     assert https_service.connections == 0
+
+
+def test_requests_cert_is_sent_as_client_certificate(ca: trustme.CA, mounted: MakeSession) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(NAME).configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    client = ca.issue_cert("batch-job.company.local")
+    with PrivateService(tls=True, ssl_context=context, ca=ca) as server:
+        session, _ = mounted(https_of(server))
+        with client.private_key_and_cert_chain_pem.tempfile() as pem:
+            assert session.get(f"https://{NAME}/m", verify=server.ca_path, cert=pem).status_code == 200
+        assert server.seen[0].sni == NAME
+        # the twin: without the client certificate the service refuses
+        with pytest.raises(ProxySSLError):
+            session.get(f"https://{NAME}/m", verify=server.ca_path)
+        assert len(server.seen) == 1
 
 
 # ----------------------------------------------------------- S9: proxies

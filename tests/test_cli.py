@@ -10,6 +10,8 @@ import os
 import stat
 import subprocess
 import sys
+import textwrap
+import time
 import types
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ import pytest
 
 from vpc_requests.cli import main
 from vpc_requests.config import load_env
+from vpc_requests.services_file import read_services
 from vpc_requests.testing import BacklogFull, PrivateService, Reply, closed_port
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
@@ -104,6 +107,16 @@ def assert_one_error_line(result: Result, *texts: str, code: int = 2) -> None:
     assert "Traceback" not in result.err
     for text in texts:
         assert text in lines[0], lines[0]
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
+    """Whether ``condition`` becomes true (the server counts on its own thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def services_bytes(project: Path) -> bytes:
@@ -398,7 +411,7 @@ def test_service_delete(project: Path, run: Run) -> None:
     for kept in ("# The account's VPC services (keep this comment).", "# The database API, plain HTTP on 8080.",
                  "http_port = 8080   # not 80", "# How this machine reaches each tunnel."):
         assert kept in text
-    assert [s.name for s in load_env(project / "wrangler.toml", environment="staging").services.values()] == ["db-api"]
+    assert [s.name for s in read_services(project / "vpc-services.toml").services.values()] == ["db-api"]
 
 
 def test_service_delete_unknown(project: Path, run: Run) -> None:
@@ -533,12 +546,12 @@ def test_check_ok(project: Path, run: Run, plain: PrivateService) -> None:
         serve_config(project, http=plain.port, https=tls.port, hostname="localhost")
         result = run("check", "--cacert", tls.ca_path, "--timeout", "2")
         assert result.code == 0, result.out
-        assert tls.handshakes == 1
+        assert eventually(lambda: tls.handshakes == 1)
     rows = [line.split() for line in result.out.splitlines()]
     assert rows[0] == ["BINDING", "SCHEME", "ORIGIN", "SNI", "CONNECT", "TLS", "RESULT"]
     assert rows[1][:4] == ["API", "http", f"localhost:{plain.port}", "-"] and rows[1][-1] == "OK"
     assert rows[2][:4] == ["API", "https", f"localhost:{tls.port}", "localhost"] and rows[2][-1] == "OK"
-    assert rows[2][4:8:2] == ["ms", "ms"]
+    assert rows[2][5:8:2] == ["ms", "ms"]
     assert rows[-1] == ["2", "of", "2", "OK"]
     assert plain.connections == 1 and plain.seen == []  # a TCP probe, no request
 
@@ -628,3 +641,20 @@ def test_subprocess_fetch(project: Path, plain: PrivateService) -> None:
     assert done.returncode == 0, done.stderr
     assert plain.seen[0].host == "internal-api.company.local"
     assert json.loads(done.stdout)["host"] == "internal-api.company.local"
+
+
+def test_service_edits_of_an_inline_array_and_dotted_keys(project: Path, run: Run) -> None:
+    path = project / "vpc-services.toml"
+    path.write_text(textwrap.dedent('''\
+        services = [
+          { service_id = "a", name = "a", host = { ipv4 = "10.0.0.1" } },
+          { service_id = "b", name = "b", host.hostname = "b.internal" },  # dotted
+        ]
+        '''))
+    assert run("service", "create", "c", "--ipv4", "10.0.0.3").code == 0
+    assert run("service", "delete", "a").code == 0
+    assert run("service", "update", "b", "--hostname", "c.internal", "--http-port", "81").code == 0
+    contents = read_services(path)
+    assert [(s.name, s.origin("http")) for s in contents.services.values()] == [("b", "c.internal:81"),
+                                                                               ("c", "10.0.0.3:80")]
+    assert "# dotted" in path.read_text()

@@ -7,7 +7,7 @@ import logging
 from .abort import AbortController, AbortSignal
 from .adapter import VPCServiceAdapter
 from .binding import Binding
-from .config import Env, load_env
+from .config import ConfigWarning, Env, load_env
 from .errors import (
     AbortError,
     ConfigError,
@@ -30,6 +30,7 @@ __all__ = [
     "AbortSignal",
     "Binding",
     "ConfigError",
+    "ConfigWarning",
     "Env",
     "ProxyChunkedEncodingError",
     "ProxyConnectTimeout",

@@ -135,11 +135,16 @@ class _Scope:
         self._remove: Callable[[], None] = lambda: None
 
     def watch_socket(self, sock: socket.socket) -> None:
-        """Shut ``sock`` down if the signal fires while this fetch runs."""
+        """Shut ``sock`` down if the signal fires while this fetch runs.
+
+        :raises AbortError: when the signal has fired already: an aborted
+            fetch opens no new connection (a retry urllib3 would make).
+        """
         with self._lock:
             self._sockets.append(sock)
         if self.signal.aborted:
             _shutdown(sock)
+            raise AbortError(self.signal.reason)
 
     def watch_connection(self, conn: Any) -> None:
         """Shut down ``conn.sock`` on abort, for as long as ``conn`` still
@@ -157,9 +162,13 @@ class _Scope:
         for sock in sockets:
             _shutdown(sock)
         for conn in conns:
-            sock = getattr(conn, "sock", None)
-            if sock is not None:
-                _shutdown(sock)
+            # vpc_response_sock: the socket a response body is read from,
+            # which http.client no longer keeps as conn.sock when the
+            # response closes the connection (see _DialerMixin.getresponse).
+            for attr in ("sock", "vpc_response_sock"):
+                sock = getattr(conn, attr, None)
+                if sock is not None:
+                    _shutdown(sock)
 
     def __enter__(self) -> _Scope:
         self.signal.throw_if_aborted()
@@ -204,7 +213,9 @@ def scope(signal: AbortSignal) -> _Scope:
 
 def _shutdown(sock: socket.socket) -> None:
     # socket.socket.shutdown, not SSLSocket.shutdown: the latter tears down the
-    # SSL object under a thread that may be blocked reading it.
+    # SSL object under a thread that may be blocked reading it. TLS inside a
+    # TLS tunnel is urllib3's SSLTransport: shut down the socket it wraps.
+    sock = getattr(sock, "socket", sock)
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except (OSError, ValueError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import threading
 import time
 from types import TracebackType
 from typing import Any, Iterator, Mapping
@@ -23,14 +24,15 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
-from requests.utils import check_header_validity
+from requests.auth import _basic_auth_str
+from requests.utils import check_header_validity, get_auth_from_url
 from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from . import forks
 from .abort import current_scope
 from .connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
-from .errors import AbortError, ProxyError, error_response, translate
+from .errors import AbortError, ProxyError, error_response, from_transport, translate
 from .routing import Route, route
 from .service import VPCService
 from .tls import pool_kwargs as tls_pool_kwargs
@@ -63,7 +65,8 @@ class StaleConnectionRetry(Retry):
     pooled keep-alive connection the service closed while idle), and only for
     the methods in ``allowed_methods``. Every other read error (a read
     timeout, a non-HTTP reply) is raised at once, as with requests' default
-    ``Retry(0, read=False)``, so a read timeout stays a ``ReadTimeout``.
+    ``Retry(0, read=False)``, so a read timeout stays a ``ReadTimeout``;
+    nothing is retried once the fetch's abort signal fired.
 
     Use :func:`default_retry` for the adapter's default instance.
     """
@@ -77,11 +80,16 @@ class StaleConnectionRetry(Retry):
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
     ) -> Retry:
-        if error is not None and self._is_read_error(error) and not _is_stale(error):
-            if error.__traceback__ is not _stacktrace:
-                raise error.with_traceback(_stacktrace)
-            raise error
+        if error is not None and (_aborted() or (self._is_read_error(error) and not _is_stale(error))):
+            # requests' own default: raises what plain requests would see
+            return Retry(0, read=False).increment(method, url, response, error, _pool, _stacktrace)
         return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _aborted() -> bool:
+    # An abort shuts the socket down, which looks like a stale connection.
+    active = current_scope()
+    return active is not None and active.signal.aborted
 
 
 def _is_stale(error: Exception) -> bool:
@@ -171,8 +179,31 @@ class VPCServiceAdapter(HTTPAdapter):
             "http": VPCHTTPConnectionPool,
             "https": VPCHTTPSConnectionPool,
         }
-        self.poolmanager.key_fn_by_scheme = {"http": key_fn, "https": key_fn}
+        self.poolmanager.key_fn_by_scheme = {"http": _pool_key, "https": _pool_key}
         self._generation = forks.generation()
+        self._tls_kwargs: dict[Any, dict[str, Any]] = {}
+
+    def ensure_pool_maxsize(self, maxsize: int) -> None:
+        """Let every pool keep at least ``maxsize`` idle connections, so
+        ``maxsize`` threads sharing this adapter never open a connection only
+        to throw it away (a pool too small discards the surplus). Pools grow
+        in place and keep their connections; pools made later get the new
+        size. Never shrinks.
+
+        :param maxsize: the number of connections each pool should keep.
+        """
+        with _RESIZE_LOCK:
+            if maxsize <= self._pool_maxsize:
+                return
+            self._pool_maxsize = maxsize
+            manager = self.poolmanager
+            # A new dict, not a change to the shared one; maxsize is not in
+            # the pool key (_pool_key), so existing pools stay in use.
+            manager.connection_pool_kw = {**manager.connection_pool_kw, "maxsize": maxsize}
+            for key in list(manager.pools.keys()):
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    _grow(pool, maxsize)
 
     def route(self, url: str) -> Route:
         """Where ``url`` goes: the service's origin and port, Host and SNI.
@@ -191,13 +222,22 @@ class VPCServiceAdapter(HTTPAdapter):
         This method should not be called from user code, and is only exposed
         for use when subclassing.
         """
-        where = self.route(str(request.url))
+        where = _route_of(self, request)
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         if where.server_hostname is None:
             return host_params, {}
-        return host_params, tls_pool_kwargs(
-            where.server_hostname, self.service.cert_verification_mode, verify, cert
-        )
+        try:
+            key = (where.server_hostname, verify, cert)
+            cached = self._tls_kwargs.get(key)
+        except TypeError:  # an unhashable cert= (a list): no caching
+            key = cached = None
+        if cached is None:
+            cached = tls_pool_kwargs(where.server_hostname, self.service.cert_verification_mode, verify, cert)
+            if key is not None:
+                if len(self._tls_kwargs) >= _TLS_CACHE_SIZE:
+                    self._tls_kwargs.clear()
+                self._tls_kwargs[key] = cached
+        return host_params, cached
 
     def get_connection_with_tls_context(
         self,
@@ -250,18 +290,29 @@ class VPCServiceAdapter(HTTPAdapter):
             or heard from (S11); also the matching ``requests`` exception.
             With ``errors="response"`` the ``500`` response is returned instead.
         :raises requests.exceptions.InvalidHeader: for a header name or value
-            with CR, LF or leading whitespace; nothing is sent.
+            with CR, LF, NUL or leading whitespace; nothing is sent.
         :raises ~vpc_requests.AbortError: when the fetch's signal fired.
         """
         where = self.route(str(request.url))
-        outgoing = _with_host(request, where.host_header)
-        for header in outgoing.headers.items():
-            if isinstance(header[1], (str, bytes)):
-                check_header_validity(header)
-        started = time.perf_counter()
+        outgoing = _with_host(request, where)
+        if proxies and "Proxy-Authorization" in outgoing.headers:
+            _drop_proxy_credentials(outgoing.headers, proxies)
+        valid = _VALID_HEADERS
+        for header in outgoing.headers._store.values():  # type: ignore[attr-defined]  # (name, value)
+            if isinstance(header[1], (str, bytes)) and header not in valid:
+                _check_header(header)
+                if len(valid) >= _VALID_HEADERS_SIZE:
+                    valid.clear()
+                valid.add(header)
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
         try:
             response = super().send(outgoing, stream, timeout, verify, cert, None)
         except _TRANSPORT_ERRORS as exc:
+            if not from_transport(exc):
+                # Raised in the transport's place, not by the network (a mock
+                # such as responses): the caller gets it as raised.
+                raise
             failure = self._failure(exc, where, request)
             _log_failure(self.binding, request, where.url_host, where.origin, failure, started)
             if self.errors == "response" and isinstance(failure, ProxyError):
@@ -270,7 +321,7 @@ class VPCServiceAdapter(HTTPAdapter):
                 return response
             raise failure from exc
         response.request = request
-        if log.isEnabledFor(logging.DEBUG):
+        if debug:
             log.debug(
                 "binding=%s %s %s -> %s status=%s elapsed=%.1fms",
                 self.binding, request.method, where.url_host, where.origin,
@@ -288,7 +339,7 @@ class VPCServiceAdapter(HTTPAdapter):
         # Same object layout, one overridden method: the body reader
         # translates transport errors (see _Response).
         response.__class__ = _Response
-        response._vpc = (self, self.route(str(req.url)), current_scope())  # type: ignore[attr-defined]
+        response._vpc = (self, _route_of(self, req), current_scope())  # type: ignore[attr-defined]
         return response
 
     def _failure(self, exc: BaseException, where_origin: Route | str, request: Any) -> Exception:
@@ -299,6 +350,43 @@ class VPCServiceAdapter(HTTPAdapter):
         if isinstance(exc, (ProxyError, AbortError)):
             return exc
         return translate(exc, binding=self.binding, origin=origin, request=request)
+
+
+_RESIZE_LOCK = threading.Lock()
+_TLS_CACHE_SIZE = 64
+# Header fields already checked by check_header_validity (the same few
+# fields go out on every request); cleared when it grows large.
+_VALID_HEADERS: set[tuple[Any, Any]] = set()
+_VALID_HEADERS_SIZE = 4096
+
+
+def _pool_key(request_context: dict[str, Any]) -> Any:
+    """urllib3's pool key (plus the dialer) without ``maxsize``, so
+    :meth:`VPCServiceAdapter.ensure_pool_maxsize` keeps using the pools it grew."""
+    return key_fn({**request_context, "maxsize": None})
+
+
+def _grow(pool: Any, maxsize: int) -> None:
+    """Let ``pool`` keep ``maxsize`` connections, keeping those it holds:
+    the empty slots go to the bottom of its LIFO queue, under the idle
+    connections, which are still handed out first."""
+    slots = pool.pool
+    if slots is None:  # closed
+        return
+    with slots.mutex:
+        extra = maxsize - slots.maxsize
+        if extra <= 0:
+            return
+        slots.maxsize = maxsize
+        slots.queue[0:0] = [None] * extra
+        slots.not_empty.notify(extra)
+
+
+def _route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
+    """The route :meth:`VPCServiceAdapter.send` computed for ``request``
+    (carried by its copy), else a fresh one."""
+    where = getattr(request, "_vpc_route", None)
+    return where if where is not None else adapter.route(str(request.url))
 
 
 class _Response(Response):
@@ -326,8 +414,29 @@ class _Response(Response):
             _log_failure(adapter.binding, self.request, where.url_host, where.origin, failure, started)
             raise failure from exc
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {attr: getattr(self, attr, None) for attr in self.__attrs__}
+
+_FORBIDDEN = ("\r", "\n", "\x00")
+_FORBIDDEN_BYTES = (b"\r", b"\n", b"\x00")
+
+
+def _check_header(header: tuple[Any, Any]) -> None:
+    """requests' ``check_header_validity``, plus a refusal of CR, LF and NUL
+    anywhere in the name or value (RFC 9110 5.5): requests' own check lets a
+    trailing newline through in some versions (2.32.3), and a
+    PreparedRequest's headers can change after requests checked them. The
+    message names the header, never its value (it may be a credential)."""
+    check_header_validity(header)
+    name, value = header
+    for part, forbidden in ((name, _FORBIDDEN), (value, _FORBIDDEN)):
+        if isinstance(part, bytes):
+            forbidden = _FORBIDDEN_BYTES
+        elif not isinstance(part, str):
+            continue
+        if any(c in part for c in forbidden):  # type: ignore[operator]
+            where = "value" if part is value else "name"
+            raise requests.exceptions.InvalidHeader(
+                f"header {name!r} has a CR, LF or NUL character in its {where}; refused before sending"
+            )
 
 
 def _log_failure(
@@ -344,18 +453,42 @@ def _log_failure(
         )
 
 
-def _with_host(request: PreparedRequest, host_header: str) -> PreparedRequest:
+def _drop_proxy_credentials(headers: Any, proxies: Mapping[str, str]) -> None:
+    """Remove the ``Proxy-Authorization`` header that requests makes from a
+    proxy URL's credentials (on every redirect hop): the binding never uses
+    that proxy, so its credentials must not reach the service (S9)."""
+    value = headers["Proxy-Authorization"]
+    for proxy in proxies.values():
+        if not proxy:
+            continue
+        username, password = get_auth_from_url(proxy)
+        if username and value == _basic_auth_str(username, password):
+            del headers["Proxy-Authorization"]
+            return
+
+
+def _with_host(request: PreparedRequest, where: Route) -> PreparedRequest:
     """A shallow copy of ``request`` whose headers start with ``Host`` (as
-    http.client would put it), unless the caller set Host themselves."""
-    if "Host" in request.headers:
-        return request
+    http.client would put it), unless the caller set Host themselves; it
+    carries ``where`` for the adapter's hooks (routed once per request)."""
     hop = PreparedRequest()
     hop.method = request.method
     hop.url = request.url
     headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    headers["Host"] = host_header
-    headers.update(request.headers)
+    given = request.headers
+    if type(given) is CaseInsensitiveDict:
+        # requests' own store (lower-case name -> (name, value)), copied
+        # without a per-header __setitem__.
+        store = headers._store  # type: ignore[attr-defined]
+        if "host" not in given._store:  # type: ignore[attr-defined]
+            store["host"] = ("Host", where.host_header)
+        store.update(given._store)  # type: ignore[attr-defined]
+    else:
+        if "Host" not in given:
+            headers["Host"] = where.host_header
+        headers.update(given)
     hop.headers = headers
+    hop._vpc_route = where  # type: ignore[attr-defined]
     hop._cookies = request._cookies  # type: ignore[attr-defined]
     hop.body = request.body
     hop.hooks = request.hooks

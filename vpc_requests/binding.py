@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Iterator, Mapping, Union
 
 import requests
 from requests.hooks import dispatch_hook
+from requests.cookies import RequestsCookieJar
 from requests.models import PreparedRequest, Request, Response
 from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
@@ -22,6 +23,8 @@ from requests.utils import default_headers
 from . import abort
 from .abort import AbortSignal
 from .adapter import VPCServiceAdapter
+from .batch import Item
+from .batch import fetch_many as _fetch_many
 from .errors import AbortError, ProxyError, RedirectError
 from .errors import error_response as _error_response
 from .redirects import next_request
@@ -146,6 +149,10 @@ class Binding:
         session = requests.Session()
         session.mount("http://", self._adapter)
         session.mount("https://", self._adapter)
+        # Every other URL (ftp:, mailto:, also as a redirect's Location) is
+        # refused by the binding with a RoutingError naming it (S7), not
+        # requests' "No connection adapters" InvalidSchema.
+        session.mount("", self._adapter)
         session.max_redirects = MAX_REDIRECTS
         for key, value in attributes.items():
             if key.startswith("_") or not hasattr(session, key) or callable(getattr(session, key)):
@@ -188,8 +195,8 @@ class Binding:
         :raises ~vpc_requests.ProxyError: when the service cannot be reached
             (unless ``errors="response"``).
         """
-        unknown = set(kwargs) - _REQUEST_KWARGS
-        if unknown:
+        if kwargs and not _REQUEST_KWARGS.issuperset(kwargs):
+            unknown = set(kwargs) - _REQUEST_KWARGS
             raise TypeError(f"fetch() got an unexpected keyword argument {sorted(unknown)[0]!r}")
         if redirect not in _REDIRECT_MODES:
             raise ValueError(f"redirect must be one of {', '.join(_REDIRECT_MODES)}; got {redirect!r}")
@@ -215,6 +222,39 @@ class Binding:
             if self._errors == "response":
                 return _error_response(exc, request)
             raise
+
+    def fetch_many(
+        self,
+        resources: Iterable[Item],
+        *,
+        concurrency: int = 8,
+        progress: bool = False,
+        signal: AbortSignal | None = None,
+        **fetch_kwargs: Any,
+    ) -> Iterator[Response | Exception]:
+        """Fetch many resources, at most ``concurrency`` at a time, and yield
+        the results in input order: each a :class:`requests.Response` or the
+        exception that item's fetch raised (see
+        :func:`vpc_requests.batch.fetch_many`)::
+
+            for result in env.PRIVATE_API.fetch_many(urls, concurrency=16):
+                ...
+
+        :param resources: any iterable (read lazily) of URLs,
+            :class:`requests.Request` / :class:`requests.PreparedRequest`
+            objects, or mappings of :meth:`fetch` arguments with the
+            resource under ``"url"``.
+        :param concurrency: the most fetches in flight; the binding's pool is
+            grown to keep that many connections.
+        :param progress: a progress bar (``tqdm``) or line on stderr.
+        :param signal: stops the whole batch; the iteration then raises
+            :class:`~vpc_requests.AbortError`.
+        :param fetch_kwargs: :meth:`fetch` arguments for every item.
+        :returns: a generator; closing it stops the batch.
+        """
+        return _fetch_many(
+            self, resources, concurrency=concurrency, progress=progress, signal=signal, **fetch_kwargs
+        )
 
     def _exchange_abortable(
         self, request: PreparedRequest, redirect: str, send: dict[str, Any], signal: AbortSignal
@@ -262,6 +302,8 @@ class Binding:
                 prepared.headers.pop("Cookie", None)
                 prepared.prepare_cookies(extra["cookies"])
             if extra.get("hooks"):
+                # copy() shares the hooks dict with the caller's request (S13)
+                prepared.hooks = {event: list(funcs) for event, funcs in resource.hooks.items()}
                 prepared.prepare_hooks(extra["hooks"])
             return prepared
         if isinstance(resource, Request):
@@ -278,7 +320,8 @@ class Binding:
         elif isinstance(resource, str):
             url = resource
             method = method or "GET"
-            merged = _merge_headers(self._headers, headers)
+            # prepare_headers() copies them: no merge needed without extras.
+            merged = self._headers if headers is None else _merge_headers(self._headers, headers)
             data, json, files, params = body, extra.get("json"), extra.get("files"), extra.get("params")
             auth, cookies, hooks = extra.get("auth"), extra.get("cookies"), extra.get("hooks")
         else:
@@ -287,11 +330,21 @@ class Binding:
                 f"got {type(resource).__name__}"
             )
         self._adapter.route(str(url))
+        # PreparedRequest.prepare(), step by step, without its work for
+        # nothing: empty params and data are None (an empty dict costs
+        # requests an encoding pass), no cookies an empty jar (no Cookie
+        # header lookup).
         prepared = PreparedRequest()
-        prepared.prepare(
-            method=method, url=url, headers=merged, files=files, data=data or {},
-            json=json, params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
-        )
+        prepared.prepare_method(method)
+        prepared.prepare_url(url, params or None)
+        prepared.prepare_headers(merged)
+        if cookies is None:
+            prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]
+        else:
+            prepared.prepare_cookies(cookies)
+        prepared.prepare_body(data or None, files, json)
+        prepared.prepare_auth(auth, url)
+        prepared.prepare_hooks(hooks)
         return prepared
 
     def _exchange(self, request: PreparedRequest, redirect: str, send: dict[str, Any]) -> Response:

@@ -354,7 +354,7 @@ def cmd_service_get(args: argparse.Namespace) -> int:
     explicit = service.http_port is not None or service.https_port is not None
     rows = [
         ("service_id", service.service_id), ("name", service.name), ("type", "http"),
-        ("hostname" if service.hostname else "ip", _host(service)),
+        *((key, getattr(service, key)) for key in _HOST_FIELDS if getattr(service, key) is not None),
         ("resolver_ips", ", ".join(service.resolver_ips) or None),
         ("http_port", _port_text(service, "http", explicit)),
         ("https_port", _port_text(service, "https", explicit)),
@@ -382,13 +382,15 @@ def _port_text(service: VPCService, scheme: str, explicit: bool) -> str:
 def cmd_fetch(args: argparse.Namespace) -> int:
     """``fetch BINDING URL``: one request through the binding, body to stdout."""
     env = _load(args)
-    if args.binding not in env:
-        raise UsageError(env._unknown(args.binding))
+    try:
+        binding = env[args.binding]
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
     body = _body(args.data)
     kwargs: dict[str, Any] = {"timeout": args.timeout}
     if args.insecure or args.cacert:
         kwargs["verify"] = False if args.insecure else args.cacert
-    response = env[args.binding].fetch(
+    response = binding.fetch(
         args.url, method=args.method or ("POST" if body is not None else "GET"),
         headers=_headers(args.headers), body=body, **kwargs)
     out = _binary_stdout()

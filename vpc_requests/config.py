@@ -21,7 +21,15 @@ from .binding import Binding
 from .errors import ConfigError
 from .service import VPCService
 from .services_file import ServicesFile, default_services_path, read_services
-from .wrangler import WRANGLER_FILES, BindingSpec, ConfigWarning, Document, find_wrangler_file, read_bindings, read_document
+from .wrangler import (
+    WRANGLER_FILES,
+    BindingSpec,
+    ConfigWarning,
+    Document,
+    find_wrangler_file,
+    read_bindings,
+    read_document,
+)
 
 __all__ = ["ConfigWarning", "Env", "load_env"]
 
@@ -120,6 +128,17 @@ class Env:
         if self.environment:
             where += f" (env {self.environment!r})"
         return f"<Env{where}: {', '.join(self._bindings) or 'no bindings'}>"
+
+    def close(self) -> None:
+        """Close every binding's pooled connections (they reopen on demand)."""
+        for binding in self._bindings.values():
+            binding.close()
+
+    def __enter__(self) -> Env:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
         specs = [(b.name, b.service, b.tunnel) for b in self._bindings.values()]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +25,10 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.poolmanager import PoolKey, _default_key_normalizer
 
 from .abort import current_scope
+from .errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
+from .resolver import require_dns, resolver_for
 from .service import VPCService
+from .tunnels import Transport, http_connect, open_socket, parse_tunnel, require_socks, socks_connect
 
 __all__ = [
     "Dialer",
@@ -37,19 +42,44 @@ __all__ = [
 
 SocketOptions = Any
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Dialer:
     """Opens TCP connections to one service, directly or through a tunnel.
 
+    Direct: the service's addresses are tried in order (dual stack: IPv6,
+    then IPv4); a hostname is resolved by its ``resolver_ips`` when it has
+    some (:mod:`vpc_requests.resolver`), else by the system. Through a
+    tunnel (:mod:`vpc_requests.tunnels`) the tunnel is asked for the
+    service's origin and the port: by name for ``socks5h``, ``http`` and
+    ``https`` (the far end resolves it), by address for ``socks5`` (resolved
+    here, as in direct mode).
+
     :param service: the service whose addresses are dialed.
     :param tunnel: a transport URL (``socks5://``, ``socks5h://``,
         ``http://``, ``https://``) or ``None``/``"direct"`` for a direct
         connection.
+    :raises ConfigError: for an invalid transport URL.
+    :raises ImportError: when the transport (PySocks) or ``resolver_ips``
+        (dnspython) need an extra that is not installed.
     """
 
     service: VPCService
     tunnel: str | None = None
+
+    def __post_init__(self) -> None:
+        transport = parse_tunnel(self.tunnel)
+        if transport.kind == "socks":
+            require_socks()
+        if self.service.hostname is not None and self.service.resolver_ips and not transport.resolves_remotely:
+            require_dns()
+
+    @property
+    def transport(self) -> Transport:
+        """The parsed :attr:`tunnel`."""
+        return parse_tunnel(self.tunnel)
 
     def connect(
         self,
@@ -60,52 +90,134 @@ class Dialer:
     ) -> socket.socket:
         """Open a connection to the service on ``port``.
 
-        Addresses are tried in order (for a dual-stack service: IPv6, then
-        IPv4), all within ``timeout``.
+        Everything (name lookup, tunnel handshake, every address tried)
+        happens within ``timeout``. When several addresses are tried, each
+        but the last gets a share of the time left, so a hanging IPv6 path
+        still leaves time for IPv4.
 
-        :raises OSError: the last connect error (``socket.timeout`` for a
-            timeout, ``socket.gaierror`` for a name that does not resolve).
+        :returns: a connected socket, registered with the running fetch's
+            abort scope.
+        :raises ProxyError: for a tunnel failure or a ``resolver_ips``
+            lookup failure (``.code`` says which).
+        :raises OSError: the last direct connect error (``socket.timeout``
+            for a timeout, ``socket.gaierror`` for a name the system
+            resolver does not know).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        transport = self.transport
+        if transport.kind == "direct":
+            return self._direct(port, deadline, source_address, socket_options)
+        return self._tunneled(transport, port, deadline, source_address, socket_options)
+
+    def _direct(
+        self,
+        port: int,
+        deadline: float | None,
+        source_address: tuple[str, int] | None,
+        socket_options: SocketOptions,
+    ) -> socket.socket:
+        service = self.service
+        candidates = []
+        if service.hostname is not None and service.resolver_ips:
+            for ip in resolver_for(service.resolver_ips).resolve(service.hostname, _left(deadline)):
+                candidates.extend(socket.getaddrinfo(ip, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST))
+        else:
+            for address in service.addresses:
+                candidates.extend(socket.getaddrinfo(address, port, 0, socket.SOCK_STREAM))
         error: OSError | None = None
-        for address in self.service.addresses:
-            for family, kind, proto, _, sockaddr in socket.getaddrinfo(
-                address, port, 0, socket.SOCK_STREAM
-            ):
-                remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-                try:
-                    return _open(family, kind, proto, sockaddr, remaining, source_address, socket_options)
-                except OSError as exc:
-                    error = exc
+        for index, (family, kind, proto, _, sockaddr) in enumerate(candidates):
+            try:
+                return open_socket(
+                    family, kind, proto, sockaddr, _share(deadline, len(candidates) - index),
+                    source_address, socket_options, _watch,
+                )
+            except OSError as exc:
+                log.debug("connect to %s failed: %s", sockaddr[0], exc)
+                error = exc
+            if _expired(deadline):
+                break
         if error is None:
-            raise OSError(f"no address to connect to for {self.service.origin_host}")
+            raise OSError(f"no address to connect to for {service.origin_host}")
         raise error
 
+    def _tunneled(
+        self,
+        transport: Transport,
+        port: int,
+        deadline: float | None,
+        source_address: tuple[str, int] | None,
+        socket_options: SocketOptions,
+    ) -> socket.socket:
+        targets = self._tunnel_targets(transport, port, deadline)
+        dial = socks_connect if transport.kind == "socks" else http_connect
+        error: ProxyError | None = None
+        for index, host in enumerate(targets):
+            try:
+                return dial(
+                    transport, host, port, timeout=_share(deadline, len(targets) - index),
+                    source_address=source_address, socket_options=socket_options, watch=_watch,
+                )
+            except ProxyError as exc:
+                error = exc
+            if _expired(deadline):
+                break
+        assert error is not None
+        raise error
 
-def _open(
-    family: int,
-    kind: int,
-    proto: int,
-    sockaddr: Any,
-    timeout: float | None,
-    source_address: tuple[str, int] | None,
-    socket_options: SocketOptions,
-) -> socket.socket:
-    sock = socket.socket(family, kind, proto)
-    try:
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        sock.settimeout(timeout)
-        if source_address:
-            sock.bind(source_address)
-        active = current_scope()
-        if active is not None:
-            active.watch_socket(sock)
-        sock.connect(sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    def _tunnel_targets(self, transport: Transport, port: int, deadline: float | None) -> list[str]:
+        """What the tunnel is asked to connect to: the origin's name, or its
+        addresses (IPv6 first)."""
+        service = self.service
+        if service.hostname is None or transport.resolves_remotely:
+            return list(service.addresses)
+        # socks5://: resolve here, exactly as in direct mode.
+        if service.resolver_ips:
+            return list(resolver_for(service.resolver_ips).resolve(service.hostname, _left(deadline)))
+        try:
+            infos = socket.getaddrinfo(service.hostname, port, 0, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            failure = proxy_error(
+                "dns_error",
+                detail=f"{service.hostname} does not resolve on this machine ({exc}); "
+                f"tunnel {transport.url} resolves names here: use socks5h:// to have "
+                "the tunnel end resolve it",
+            )
+        else:
+            return list(dict.fromkeys(str(info[4][0]) for info in infos))
+        raise failure
+
+
+def _watch(sock: socket.socket) -> None:
+    active = current_scope()
+    if active is not None:
+        active.watch_socket(sock)
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
+
+
+def _share(deadline: float | None, attempts: int) -> float | None:
+    """The time one of ``attempts`` remaining attempts may take."""
+    left = _left(deadline)
+    return None if left is None else max(left / max(attempts, 1), 0.001)
+
+
+def _expired(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+class _DialFailed(ProxyConnectionError):
+    """A dial failure carried through urllib3 to :func:`~vpc_requests.errors.translate`,
+    which finds its ``.code``. Its text is only the detail: the translated
+    error puts ``ProxyError: <code> (binding, origin)`` in front."""
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class _DialTimedOut(_DialFailed, ProxyConnectTimeout):
+    """A dial failure that is a timeout (``dns_timeout``, ``connection_timeout``)."""
 
 
 class _DialerMixin:
@@ -114,6 +226,7 @@ class _DialerMixin:
 
     vpc_dialer: Dialer
     vpc_scope: Any = None
+    vpc_response_sock: Any = None
 
     def __init__(self, *args: Any, vpc_dialer: Dialer, **kwargs: Any) -> None:
         self.vpc_dialer = vpc_dialer
@@ -128,6 +241,9 @@ class _DialerMixin:
                 self.source_address,  # type: ignore[attr-defined]
                 self.socket_options,  # type: ignore[attr-defined]
             )
+        except ProxyError as exc:
+            log.debug("dial failed: %s", exc, exc_info=True)
+            failed = exc
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined,arg-type]
         except socket.timeout as exc:
@@ -139,6 +255,17 @@ class _DialerMixin:
             raise NewConnectionError(
                 self, f"Failed to establish a new connection: {exc}"  # type: ignore[arg-type]
             ) from exc
+        # Raised outside the except clause so that the chain ends at the
+        # ProxyError's own message (translate() reports the innermost one).
+        carried = (_DialTimedOut if isinstance(failed, ProxyConnectTimeout) else _DialFailed)(
+            failed.code, detail=failed.detail
+        )
+        error: Exception
+        if isinstance(carried, ProxyConnectTimeout):
+            error = ConnectTimeoutError(self, f"Connection to {self.host} timed out: {failed.detail}")  # type: ignore[attr-defined]
+        else:
+            error = NewConnectionError(self, f"Failed to establish a new connection: {failed.detail}")  # type: ignore[arg-type]
+        raise error from carried
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         active = current_scope()
@@ -148,13 +275,52 @@ class _DialerMixin:
             self.vpc_scope = None
         super().request(*args, **kwargs)  # type: ignore[misc]
 
+    def getresponse(self) -> Any:
+        # http.client drops self.sock when the response will close the
+        # connection, yet the body is still read from that socket: keep it,
+        # so that an abort while streaming such a body can shut it down.
+        self.vpc_response_sock = self.sock
+        return super().getresponse()  # type: ignore[misc]
+
 
 class VPCHTTPConnection(_DialerMixin, HTTPConnection):
     """A plain http connection to a binding's service."""
 
 
 class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
-    """A TLS connection to a binding's service (SNI from the URL)."""
+    """A TLS connection to a binding's service (SNI from the URL).
+
+    Through an ``https://`` tunnel the dialed socket already speaks TLS to
+    the proxy; the origin's TLS then runs inside it, with urllib3's own
+    TLS-in-TLS (as for its CONNECT tunnels): the hooks below tell urllib3's
+    ``connect`` that the tunnel is open and the proxy's TLS done.
+    """
+
+    _vpc_tls_tunnel = False
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        self._vpc_tls_tunnel = isinstance(sock, ssl.SSLSocket)
+        if self._vpc_tls_tunnel:
+            self._tunnel_scheme = "https"
+        return sock
+
+    @property
+    def proxy_is_tunneling(self) -> bool:
+        return self._vpc_tls_tunnel or super().proxy_is_tunneling
+
+    def _connect_tls_proxy(self, hostname: str, sock: socket.socket) -> ssl.SSLSocket:
+        if self._vpc_tls_tunnel:
+            return sock  # type: ignore[return-value]  # the Dialer did it
+        return super()._connect_tls_proxy(hostname, sock)
+
+    def _tunnel(self) -> None:
+        if not self._vpc_tls_tunnel:  # the Dialer sent CONNECT
+            super()._tunnel()  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._vpc_tls_tunnel = False
+        super().close()
 
 
 class VPCHTTPConnectionPool(HTTPConnectionPool):

@@ -47,6 +47,7 @@ __all__ = [
     "RoutingError",
     "VPCError",
     "error_response",
+    "from_transport",
     "proxy_error",
     "translate",
 ]
@@ -282,6 +283,16 @@ def _causes(exc: BaseException) -> list[BaseException]:
         todo.append(err.__cause__)
         todo.append(err.__context__)
     return seen
+
+
+def from_transport(exc: BaseException) -> bool:
+    """Whether ``exc`` wraps an error of the transport (urllib3, ssl, socket),
+    as every exception ``HTTPAdapter.send`` raises for a network failure
+    does; one raised in its place by a mock (``responses``) wraps nothing.
+
+    :param exc: what ``HTTPAdapter.send`` raised.
+    """
+    return any(isinstance(err, (u3.HTTPError, OSError)) for err in _causes(exc)[1:])
 
 
 def classify(exc: BaseException) -> str:

@@ -72,11 +72,15 @@ def route(service: VPCService, url: str, binding: str | None = None) -> Route:
 
 @functools.lru_cache(maxsize=1024)
 def _route(service: VPCService, scheme: str, netloc: str, binding: str | None) -> Route:
-    url = f"{scheme}://{netloc}/"
+    hostport = netloc.rpartition("@")[2]
+    url = f"{scheme}://{hostport}/"  # for messages: never the userinfo
     if scheme not in DEFAULT_PORTS:
         raise _refuse(url, binding, f"scheme {scheme!r} is not http or https")
+    if any(c <= " " or c == "\x7f" for c in netloc):
+        # urlsplit would silently drop tabs and newlines; requests refuses them
+        raise _refuse(url, binding, "its host has whitespace or control characters")
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(f"{scheme}://{netloc}/")
         url_port = parts.port
     except ValueError as exc:
         raise _refuse(url, binding, str(exc)) from None
@@ -92,9 +96,8 @@ def _route(service: VPCService, scheme: str, netloc: str, binding: str | None) -
             f"{scheme}:// URLs are refused; use {other}:// or set {scheme}_port "
             "on the service"
         )
-    hostport = netloc.rpartition("@")[2]
     literal_host = hostport
-    if url_port is not None:
+    if url_port is not None or hostport.endswith(":"):  # "host:" is the default port
         literal_host = hostport[: hostport.rfind(":")]
     host_header = literal_host
     if url_port is not None and url_port != DEFAULT_PORTS[scheme]:

@@ -11,6 +11,7 @@ replaces the file atomically.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -18,7 +19,7 @@ import stat
 import tempfile
 import uuid
 import warnings
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -231,12 +232,13 @@ def create_service(path: str | Path, service: VPCService) -> VPCService:
         edit.json_list().append(obj)
         text = edit.json_text()
     else:
-        doc = tomlkit.parse(edit.text)
-        if isinstance(doc.get("services"), tomlkit.items.Array):
-            doc["services"].append(_toml_value(obj))
-            text = tomlkit.dumps(doc)
-        else:
-            text = _append_table(edit.document, edit.text, obj)
+        with _editing(edit.path):
+            doc = tomlkit.parse(edit.text)
+            if isinstance(doc.get("services"), tomlkit.items.Array):
+                doc["services"].append(_toml_value(obj))
+                text = tomlkit.dumps(doc)
+            else:
+                text = _append_table(edit.document, edit.text, obj)
     edit.commit(text, {**edit.current.services, service.service_id: service})  # type: ignore[dict-item]
     return service
 
@@ -261,9 +263,10 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
         _sync(edit.json_list()[index], old.to_api(), new.to_api(), lambda value: value)
         text = edit.json_text()
     else:
-        doc = tomlkit.parse(edit.text)
-        _sync(doc["services"][index], old.to_api(), new.to_api(), _toml_value)
-        text = tomlkit.dumps(doc)
+        with _editing(edit.path):
+            doc = tomlkit.parse(edit.text)
+            _sync(doc["services"][index], old.to_api(), new.to_api(), _toml_value)
+            text = tomlkit.dumps(doc)
     edit.commit(text, {**edit.current.services, old.service_id: new})  # type: ignore[dict-item]
     return new
 
@@ -282,11 +285,12 @@ def delete_service(path: str | Path, ref: str) -> VPCService:
         del edit.json_list()[index]
         text = edit.json_text()
     else:
-        cut = _cut_table(edit.document, index) if edit.document is not None else None
-        if cut is None:  # an inline array: tomlkit handles the commas
-            doc = tomlkit.parse(edit.text)
-            del doc["services"][index]
-            cut = tomlkit.dumps(doc)
+        with _editing(edit.path):
+            cut = _cut_table(edit.document, index) if edit.document is not None else None
+            if cut is None:  # an inline array: tomlkit handles the commas
+                doc = tomlkit.parse(edit.text)
+                del doc["services"][index]
+                cut = tomlkit.dumps(doc)
         text = cut
     edit.commit(text, {key: s for key, s in edit.current.services.items() if key != old.service_id})
     return old
@@ -344,6 +348,19 @@ class _Edit:
             raise ConfigError("the edit would change other entries, so the file was left as it was "
                               "(please report this)", path=self.path)
         write_atomic(self.path, text)
+
+
+@contextlib.contextmanager
+def _editing(path: str) -> Iterator[None]:
+    """Turn an unexpected failure of the TOML editing into a
+    :class:`ConfigError`: the file is then left as it was."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"cannot edit this file automatically ({type(exc).__name__}: {exc}); "
+                          "the file was left as it was; edit it by hand", path=path) from exc
 
 
 def _is_json(path: str | Path) -> bool:
@@ -462,10 +479,12 @@ def _add_key(container: MutableMapping[str, Any], key: str, value: Any) -> None:
     last = max((i for i, (k, item) in enumerate(body)
                 if k is not None and not isinstance(item, (tomlkit.items.Table, tomlkit.items.AoT))),
                default=None)
-    if last is None:
-        container[key] = value
-    else:
+    try:
+        if last is None:
+            raise ValueError("no plain key to follow")
         container.value._insert_at(last + 1, key, value)
+    except (AttributeError, ValueError):  # e.g. a table made of dotted keys
+        container[key] = value
 
 
 def _now() -> str:

@@ -1,0 +1,243 @@
+"""Tests for :mod:`vpc_requests.errors`: every failure to reach or hear from
+the service is both the ``requests`` exception plain requests raises and a
+``ProxyError`` with Cloudflare's code, a message naming binding and origin,
+and it pickles (S11)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+import urllib3
+
+from vpc_requests import (
+    AbortError,
+    Binding,
+    ConfigError,
+    ProxyChunkedEncodingError,
+    ProxyConnectionError,
+    ProxyConnectTimeout,
+    ProxyError,
+    ProxyReadTimeout,
+    ProxySSLError,
+    RedirectError,
+    RoutingError,
+    VPCError,
+    VPCService,
+)
+from vpc_requests.errors import CODE_CLASSES, classify, proxy_error, translate
+from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, closed_port
+
+NAME = "internal-api.company.local"
+BINDING = "PRIVATE_API"
+
+
+@pytest.fixture
+def bindings() -> Iterator[Callable[..., Binding]]:
+    made: list[Binding] = []
+
+    def make(port: int, *, tls: bool = False, **kwargs: object) -> Binding:
+        ports = {"https_port" if tls else "http_port": port}
+        binding = Binding(BINDING, VPCService(ipv4="127.0.0.1", **ports), **kwargs)
+        made.append(binding)
+        return binding
+
+    yield make
+    for binding in made:
+        binding.close()
+
+
+def check_message(error: ProxyError, code: str, port: int) -> None:
+    message = str(error)
+    assert message.startswith(f"ProxyError: {code}")
+    assert f"'{BINDING}'" in message
+    assert f"127.0.0.1:{port}" in message
+    assert error.code == code
+    assert error.binding == BINDING
+    assert error.origin == f"127.0.0.1:{port}"
+
+
+def check_pickles(error: ProxyError) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert (copy.code, copy.binding, copy.origin, str(copy)) == (
+        error.code, error.binding, error.origin, str(error),
+    )
+
+
+# ------------------------------------------------------------ on the wire
+
+
+def test_connection_refused(bindings: Callable[..., Binding]) -> None:
+    port = closed_port()
+    with pytest.raises(requests.ConnectionError) as info:
+        bindings(port).fetch(f"http://{NAME}/")
+    error = info.value
+    assert isinstance(error, ProxyConnectionError)
+    assert not isinstance(error, requests.Timeout)
+    check_message(error, "connection_refused", port)
+    check_pickles(error)
+
+
+def test_connection_refused_through_a_session(bindings: Callable[..., Binding]) -> None:
+    port = closed_port()
+    with bindings(port).session() as session:
+        with pytest.raises(ProxyConnectionError) as info:
+            session.get(f"http://{NAME}/")
+    check_message(info.value, "connection_refused", port)
+
+
+def test_read_timeout_is_a_read_timeout_not_a_connection_error(bindings: Callable[..., Binding]) -> None:
+    with Unresponsive() as silent:
+        with pytest.raises(requests.ReadTimeout) as info:
+            bindings(silent.port).fetch(f"http://{NAME}/", timeout=0.3)
+    error = info.value
+    assert isinstance(error, ProxyReadTimeout)
+    assert isinstance(error, requests.Timeout)
+    assert not isinstance(error, requests.ConnectionError)
+    check_message(error, "connection_read_timeout", silent.port)
+    check_pickles(error)
+
+
+def test_read_timeout_of_a_delayed_reply(bindings: Callable[..., Binding]) -> None:
+    with PrivateService(handler=lambda seen: Reply(200, delay=2)) as server:
+        api = bindings(server.port)
+        with pytest.raises(ProxyReadTimeout):
+            api.fetch(f"http://{NAME}/", timeout=0.3)
+        assert len(server.seen) == 1  # sent once: a read timeout is never retried
+
+
+def test_connection_terminated(bindings: Callable[..., Binding]) -> None:
+    with PrivateService(handler=lambda seen: Reply(close=True)) as server:
+        with pytest.raises(requests.ConnectionError) as info:
+            bindings(server.port).fetch(f"http://{NAME}/", method="POST", body=b"x")
+    check_message(info.value, "connection_terminated", server.port)
+    assert isinstance(info.value, ProxyConnectionError)
+    check_pickles(info.value)
+
+
+def test_connection_timeout(bindings: Callable[..., Binding]) -> None:
+    with BacklogFull() as backlog:
+        with pytest.raises(requests.ConnectTimeout) as info:
+            bindings(backlog.port).fetch(f"http://{NAME}/", timeout=(0.3, 5))
+    error = info.value
+    assert isinstance(error, ProxyConnectTimeout)
+    assert isinstance(error, requests.ConnectionError)  # as requests' ConnectTimeout
+    check_message(error, "connection_timeout", backlog.port)
+    check_pickles(error)
+
+
+def test_http_protocol_error(bindings: Callable[..., Binding]) -> None:
+    with PrivateService(handler=lambda seen: Reply(raw=b"garbage\r\n\r\n")) as server:
+        with pytest.raises(requests.ConnectionError) as info:
+            bindings(server.port).fetch(f"http://{NAME}/")
+    check_message(info.value, "http_protocol_error", server.port)
+    check_pickles(info.value)
+
+
+def test_response_incomplete_is_a_chunked_encoding_error(bindings: Callable[..., Binding]) -> None:
+    short = Reply(200, {"Content-Length": "100"}, b"only a little")
+    with PrivateService(handler=lambda seen: short) as server:
+        with pytest.raises(requests.exceptions.ChunkedEncodingError) as info:
+            bindings(server.port).fetch(f"http://{NAME}/")
+    assert isinstance(info.value, ProxyChunkedEncodingError)
+    check_message(info.value, "http_response_incomplete", server.port)
+    check_pickles(info.value)
+
+
+def test_tls_certificate_error(https_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+    api = bindings(https_service.port, tls=True)
+    with pytest.raises(requests.exceptions.SSLError) as info:
+        api.fetch("https://wrong.company.local/", verify=https_service.ca_path)
+    assert isinstance(info.value, ProxySSLError)
+    check_message(info.value, "tls_certificate_error", https_service.port)
+    check_pickles(info.value)
+    # the twin: the right name passes
+    assert api.fetch(f"https://{NAME}/", verify=https_service.ca_path).status_code == 200
+
+
+def test_tls_protocol_error(http_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+    # https to a plain-HTTP listener: the handshake gets an HTTP answer
+    with pytest.raises(requests.exceptions.SSLError) as info:
+        bindings(http_service.port, tls=True).fetch(f"https://{NAME}/", timeout=2)
+    assert isinstance(info.value, ProxySSLError)
+    check_message(info.value, "tls_protocol_error", http_service.port)
+
+
+def test_errors_keep_the_request(bindings: Callable[..., Binding]) -> None:
+    with pytest.raises(ProxyError) as info:
+        bindings(closed_port()).fetch(f"http://{NAME}/users")
+    assert info.value.request is not None
+    assert info.value.request.url == f"http://{NAME}/users"
+
+
+def test_errors_chain_to_the_cause(bindings: Callable[..., Binding]) -> None:
+    with pytest.raises(ProxyError) as info:
+        bindings(closed_port()).fetch(f"http://{NAME}/")
+    assert isinstance(info.value.__cause__, requests.ConnectionError)
+
+
+# ----------------------------------------------------------- the tree
+
+
+def test_tree() -> None:
+    assert issubclass(ConfigError, VPCError) and issubclass(ConfigError, ValueError)
+    assert issubclass(RoutingError, VPCError) and issubclass(RoutingError, requests.exceptions.InvalidURL)
+    assert issubclass(RedirectError, VPCError) and issubclass(RedirectError, requests.RequestException)
+    assert issubclass(AbortError, VPCError) and issubclass(AbortError, requests.RequestException)
+    assert issubclass(ProxyError, VPCError) and issubclass(ProxyError, requests.RequestException)
+    assert issubclass(ProxyConnectTimeout, requests.ConnectTimeout)
+    assert issubclass(ProxySSLError, requests.exceptions.SSLError)
+    assert issubclass(ProxyReadTimeout, requests.ReadTimeout)
+    assert not issubclass(ProxyReadTimeout, requests.ConnectionError)
+    assert not issubclass(AbortError, ProxyError)
+
+
+@pytest.mark.parametrize("code", sorted(CODE_CLASSES))
+def test_every_code_builds_and_pickles(code: str) -> None:
+    error = proxy_error(code, binding=BINDING, origin="10.0.0.1:443", detail="why")
+    assert type(error) is CODE_CLASSES[code]
+    assert str(error) == f"ProxyError: {code} (binding '{BINDING}', origin 10.0.0.1:443): why"
+    check_pickles(error)
+
+
+def test_unknown_code_is_a_connection_error() -> None:
+    assert type(proxy_error("something_new")) is ProxyConnectionError
+    assert str(proxy_error("something_new")) == "ProxyError: something_new"
+
+
+def test_other_errors_pickle() -> None:
+    for error in (
+        RoutingError("binding 'A' refused '/x'"),
+        RedirectError("binding 'A' got a 302"),
+        AbortError("why"),
+        ConfigError("bad port", path="vpc-services.toml", line=3, field="http_port"),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+    config = pickle.loads(pickle.dumps(ConfigError("bad", path="f.toml", line=2, field="x")))
+    assert (config.path, config.line, config.field) == ("f.toml", 2, "x")
+
+
+# ---------------------------------------------------- the translation
+
+
+def test_classify_without_a_network() -> None:
+    refused = requests.ConnectionError(
+        urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.NewConnectionError(
+            None, "refused"))  # type: ignore[arg-type]
+    )
+    refused.__cause__ = ConnectionRefusedError(111, "refused")
+    assert classify(refused) == "connection_refused"
+    assert classify(requests.ReadTimeout("slow")) == "connection_read_timeout"
+    assert classify(requests.ConnectTimeout("slow")) == "connection_timeout"
+    assert classify(RuntimeError("?")) == "proxy_internal_error"
+
+
+def test_translate_forces_a_code() -> None:
+    error = translate(RuntimeError("boom"), binding=BINDING, origin="h:1", code="dns_error")
+    assert isinstance(error, ProxyConnectionError)
+    assert str(error) == f"ProxyError: dns_error (binding '{BINDING}', origin h:1): boom"
