@@ -1,0 +1,478 @@
+"""Batches of fetches through one binding: :func:`fetch_many` (what
+:meth:`Binding.fetch_many <vpc_requests.Binding.fetch_many>` runs) and
+:func:`run_fetch_many`, the JSON-lines job behind ``vpc-requests fetch-many``.
+
+A batch runs at most ``concurrency`` fetches at a time on as many worker
+threads, each using the binding's one connection pool (grown to hold
+``concurrency`` connections, so none is opened only to be thrown away). The
+input is read lazily, never more than ``2 * concurrency`` items ahead of the
+consumer; results come back in input order. Stopping (the consumer stops
+iterating, ``KeyboardInterrupt``, the batch's abort signal) aborts the
+fetches in flight, starts no new one, and joins every worker thread before
+control returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, TextIO, Union
+
+from requests.models import PreparedRequest, Request, Response
+
+from .abort import AbortController, AbortSignal
+from .errors import AbortError, ProxyError
+
+if TYPE_CHECKING:
+    from .binding import Binding
+
+__all__ = ["Item", "PROGRESS_INTERVAL", "fetch_many", "run_fetch_many"]
+
+#: What one input item may be: a URL, a :class:`requests.Request` or
+#: :class:`requests.PreparedRequest`, or a mapping of :meth:`Binding.fetch`
+#: arguments with the resource under ``"url"``.
+Item = Union[str, Request, PreparedRequest, Mapping[str, Any]]
+
+#: Seconds between two plain progress lines on stderr (without tqdm).
+PROGRESS_INTERVAL = 2.0
+
+# How long the consumer waits at a time for the next result before checking
+# for a stop again (KeyboardInterrupt reaches a waiting thread anyway on
+# POSIX; this bounds the delay elsewhere).
+_POLL = 0.25
+
+
+def fetch_many(
+    binding: Binding,
+    resources: Iterable[Item],
+    *,
+    concurrency: int = 8,
+    progress: bool = False,
+    signal: AbortSignal | None = None,
+    **fetch_kwargs: Any,
+) -> Iterator[Response | Exception]:
+    """Fetch every item of ``resources`` through ``binding``, at most
+    ``concurrency`` at a time, and yield the results in input order.
+
+    Nothing starts until the first result is asked for. Stop early with
+    ``close()`` on the returned generator (or by leaving a ``for`` loop:
+    CPython closes the generator when it is dropped); either way the
+    fetches in flight are aborted and every worker thread has ended when
+    ``close()`` returns.
+
+    With ``stream=True`` read each response before asking for the next
+    result: bodies not read when the batch stops are cut off.
+
+    :param binding: the binding every fetch goes through.
+    :param resources: any iterable of items: a URL string, a
+        :class:`requests.Request` or :class:`requests.PreparedRequest`, or a
+        mapping of :meth:`~vpc_requests.Binding.fetch` arguments holding the
+        resource under ``"url"`` (``{"url": ..., "method": "POST", "body":
+        ...}``); its values override ``fetch_kwargs``. Read lazily, at most
+        ``2 * concurrency`` items ahead of the results yielded.
+    :param concurrency: the most fetches in flight at once (worker threads).
+    :param progress: show progress on stderr: a ``tqdm`` bar when ``tqdm``
+        is installed (``pip install 'vpc_requests[progress]'``), else a line
+        every :data:`PROGRESS_INTERVAL` seconds with the count, the rate and,
+        when ``resources`` has a length, the ETA.
+    :param signal: an :class:`~vpc_requests.AbortSignal` for the whole
+        batch: when it fires, the fetches in flight stop and the iteration
+        raises :class:`~vpc_requests.AbortError`.
+    :param fetch_kwargs: passed to every :meth:`~vpc_requests.Binding.fetch`
+        (``method``, ``headers``, ``timeout``, ...).
+    :returns: a generator of one result per item, in input order: the
+        :class:`requests.Response`, or the exception that item's fetch
+        raised (a bad item never stops the batch).
+    :raises ValueError: for a ``concurrency`` below 1.
+    :raises ~vpc_requests.AbortError: from the iteration, when ``signal``
+        fired.
+    :raises KeyboardInterrupt: as raised, after the batch has stopped
+        (also when a response hook raised it in a worker thread).
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    if signal is not None and not isinstance(signal, AbortSignal):
+        raise TypeError(f"signal must be an AbortSignal, got {type(signal).__name__}")
+    total = len(resources) if hasattr(resources, "__len__") else None  # type: ignore[arg-type]
+    # As many pooled connections as threads: none opened only to be discarded.
+    binding.adapter.ensure_pool_maxsize(concurrency)
+    batch = _Batch(binding, concurrency, signal, fetch_kwargs)
+    meter = _progress(binding.name, total) if progress else None
+    return batch.results(iter(resources), meter)
+
+
+class _Slot:
+    """One item on its way through the batch."""
+
+    __slots__ = ("item", "result", "done", "fatal")
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self.result: Any = None
+        self.done = False
+        self.fatal = False
+
+
+class _Invalid:
+    """An input item that could not be read: its fetch raises ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+_STOP = None  # tells a worker to end
+
+
+class _Batch:
+    """The worker threads and the bookkeeping of one :func:`fetch_many` call."""
+
+    def __init__(
+        self, binding: Binding, concurrency: int, signal: AbortSignal | None, kwargs: dict[str, Any]
+    ) -> None:
+        self.binding = binding
+        self.concurrency = concurrency
+        self.window = 2 * concurrency
+        self.kwargs = kwargs
+        self.user_signal = signal
+        # Every fetch of the batch runs under this signal: aborting it stops
+        # the fetches in flight at once, and any fetch a worker might still
+        # begin fails before it sends anything.
+        self.controller = AbortController()
+        self.stopping = False
+        lock = threading.Lock()
+        self.work_ready = threading.Condition(lock)  # workers wait here
+        self.result_ready = threading.Condition(lock)  # the consumer waits here
+        self.todo: collections.deque[_Slot | None] = collections.deque()
+        self.awaited: _Slot | None = None  # the result the consumer waits for
+        self.workers: list[threading.Thread] = []
+
+    # -- the consumer's side
+
+    def results(self, items: Iterator[Any], meter: _Meter | None) -> Iterator[Response | Exception]:
+        user_signal = self.user_signal
+        remove_callback = None
+        if user_signal is not None:
+            remove_callback = user_signal.add_callback(self._on_user_abort)
+        pending: collections.deque[_Slot] = collections.deque()
+        exhausted = False
+        clean = False
+        try:
+            while True:
+                while not exhausted and len(pending) < self.window:
+                    if user_signal is not None and user_signal.aborted:
+                        break
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    slot = _Slot(item)
+                    pending.append(slot)
+                    self._submit(slot)
+                if user_signal is not None and user_signal.aborted:
+                    raise AbortError(user_signal.reason)
+                if not pending:
+                    clean = True
+                    return
+                head = pending[0]
+                if not head.done:
+                    self._wait(head)
+                if user_signal is not None and user_signal.aborted:
+                    raise AbortError(user_signal.reason)
+                pending.popleft()
+                if head.fatal:
+                    raise head.result
+                result = head.result
+                head.result = head.item = None
+                if meter is not None:
+                    meter.update(isinstance(result, Exception))
+                yield result
+        finally:
+            self._stop(abort=not clean)
+            if remove_callback is not None:
+                remove_callback()
+            if meter is not None:
+                meter.close()
+
+    def _wait(self, head: _Slot) -> None:
+        user_signal = self.user_signal
+        with self.result_ready:
+            self.awaited = head
+            try:
+                while not head.done:
+                    if user_signal is not None and user_signal.aborted:
+                        return
+                    self.result_ready.wait(_POLL)
+            finally:
+                self.awaited = None
+
+    def _submit(self, slot: _Slot) -> None:
+        with self.work_ready:
+            self.todo.append(slot)
+            self.work_ready.notify()
+        if len(self.workers) < self.concurrency:
+            worker = threading.Thread(
+                target=self._work,
+                name=f"vpc_requests-fetch_many-{self.binding.name}-{len(self.workers) + 1}",
+                daemon=True,
+            )
+            self.workers.append(worker)
+            worker.start()
+
+    def _on_user_abort(self, reason: object) -> None:
+        self.controller.abort(reason)
+        with self.result_ready:
+            self.result_ready.notify_all()
+
+    def _stop(self, abort: bool) -> None:
+        """Start nothing more, abort what is in flight (unless the batch ran
+        to its end), and join the workers."""
+        with self.work_ready:
+            self.stopping = True
+            self.todo.clear()
+            self.todo.extend([_STOP] * len(self.workers))
+            self.work_ready.notify_all()
+        if abort:
+            self.controller.abort("fetch_many stopped")
+        for worker in self.workers:
+            worker.join()
+
+    # -- the workers' side
+
+    def _work(self) -> None:
+        work_ready = self.work_ready
+        todo = self.todo
+        while True:
+            with work_ready:
+                while not todo:
+                    work_ready.wait()
+                slot = todo.popleft()
+            if slot is None or self.stopping:
+                return
+            try:
+                slot.result = self._fetch(slot.item)
+            except Exception as exc:  # the item's result
+                slot.result = exc
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the batch
+                slot.result = exc
+                slot.fatal = True
+            with self.result_ready:
+                slot.done = True
+                if slot is self.awaited:  # wake the consumer only for its result
+                    self.result_ready.notify()
+
+    def _fetch(self, item: Any) -> Response:
+        kwargs = self.kwargs
+        if isinstance(item, Mapping):
+            options = dict(item)
+            if "url" not in options:
+                raise TypeError(f"a fetch_many item given as a mapping needs a 'url'; got keys {sorted(options)}")
+            resource = options.pop("url")
+            kwargs = {**kwargs, **options} if kwargs else options
+        elif type(item) is _Invalid:
+            raise item.error
+        else:
+            resource = item
+        own = kwargs.get("signal")
+        if own is None:
+            return self.binding.fetch(resource, **{**kwargs, "signal": self.controller.signal})
+        # The item has a signal of its own: follow both.
+        both = AbortController()
+        undo = (own.add_callback(both.abort), self.controller.signal.add_callback(both.abort))
+        try:
+            return self.binding.fetch(resource, **{**kwargs, "signal": both.signal})
+        finally:
+            for remove in undo:
+                remove()
+
+
+# ------------------------------------------------------------------- progress
+
+
+class _Meter:
+    """Progress of a batch: counts results; shows them."""
+
+    def update(self, failed: bool) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _progress(name: str, total: int | None) -> _Meter:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _PlainMeter(name, total)
+    return _TqdmMeter(tqdm, name, total)
+
+
+class _TqdmMeter(_Meter):
+    def __init__(self, tqdm: Any, name: str, total: int | None) -> None:
+        class Bar(tqdm):  # type: ignore[misc, valid-type]
+            monitor_interval = 0  # no monitor thread left behind
+
+        self.bar = Bar(total=total, desc=name, unit="req", file=sys.stderr, dynamic_ncols=True)
+        self.errors = 0
+
+    def update(self, failed: bool) -> None:
+        if failed:
+            self.errors += 1
+            self.bar.set_postfix(errors=self.errors, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _PlainMeter(_Meter):
+    """A line on stderr every :data:`PROGRESS_INTERVAL` seconds, and one at
+    the end."""
+
+    def __init__(self, name: str, total: int | None) -> None:
+        self.name = name
+        self.total = total
+        self.count = 0
+        self.errors = 0
+        self.started = time.monotonic()
+        self.next_line = self.started + PROGRESS_INTERVAL
+
+    def update(self, failed: bool) -> None:
+        self.count += 1
+        self.errors += failed
+        now = time.monotonic()
+        if now >= self.next_line:
+            self.next_line = now + PROGRESS_INTERVAL
+            self._line(now, final=False)
+
+    def close(self) -> None:
+        self._line(time.monotonic(), final=True)
+
+    def _line(self, now: float, final: bool) -> None:
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.count / elapsed
+        if self.total is not None:
+            percent = 100.0 * self.count / self.total if self.total else 100.0
+            text = f"{self.name}: {self.count}/{self.total} ({percent:.0f}%)"
+        else:
+            text = f"{self.name}: {self.count}"
+        text += f", {rate:.1f} req/s"
+        if final:
+            text += f", done in {_clock(elapsed)}"
+        elif self.total is not None and rate > 0:
+            text += f", ETA {_clock((self.total - self.count) / rate)}"
+        if self.errors:
+            text += f", {self.errors} error{'s' if self.errors != 1 else ''}"
+        print(text, file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+# ---------------------------------------------------------------- JSON lines
+
+
+def run_fetch_many(
+    binding: Binding,
+    lines: Iterable[str],
+    out: TextIO,
+    *,
+    concurrency: int = 8,
+    progress: bool = False,
+    include_headers: bool = False,
+    **fetch_kwargs: Any,
+) -> int:
+    """Fetch one request per input line and write one JSON line per result,
+    in input order (``vpc-requests fetch-many BINDING FILE``).
+
+    An input line is a URL, or a JSON object ``{"url": ..., "method": ...,
+    "headers": {...}, "body": "..."}`` (any :meth:`~vpc_requests.Binding.fetch`
+    argument may be given). Blank lines and lines starting with ``#`` are
+    skipped. Each output line is ``{"index": i, "url": ..., "status": 200,
+    "body": "..."}`` (``"headers"`` too with ``include_headers``; a body that
+    is not text comes as ``"body_base64"``), or for an item that failed
+    ``{"index": i, "url": ..., "error": {"type": "ProxyConnectionError",
+    "code": "connection_refused", "message": "..."}}`` (``code`` is
+    ``null`` for errors that are not a :class:`~vpc_requests.ProxyError`, such
+    as an unreadable line). ``index`` counts the items, from 0.
+
+    :param binding: the binding to fetch through.
+    :param lines: the input lines, read lazily.
+    :param out: where the JSON lines go.
+    :param concurrency: fetches in flight at once.
+    :param progress: progress on stderr, as :func:`fetch_many`.
+    :param include_headers: add each response's headers.
+    :param fetch_kwargs: passed to every fetch (``timeout``, ...).
+    :returns: the exit status: ``0`` when every item got a response (of any
+        HTTP status), ``1`` when at least one failed.
+    """
+    urls: collections.deque[str | None] = collections.deque()
+
+    def items() -> Iterator[Any]:
+        for line in lines:
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            item = _parse_line(text)
+            urls.append(_url_of(item))
+            yield item
+
+    failed = 0
+    index = 0
+    for index, result in enumerate(
+        fetch_many(binding, items(), concurrency=concurrency, progress=progress, **fetch_kwargs)
+    ):
+        record: dict[str, Any] = {"index": index, "url": urls.popleft()}
+        if isinstance(result, Exception):
+            failed += 1
+            code = result.code if isinstance(result, ProxyError) else None
+            record["error"] = {"type": type(result).__name__, "code": code, "message": str(result)}
+        else:
+            record["status"] = result.status_code
+            if include_headers:
+                record["headers"] = dict(result.headers)
+            record.update(_body(result))
+        out.write(json.dumps(record) + "\n")
+    out.flush()
+    return 1 if failed else 0
+
+
+def _parse_line(text: str) -> Any:
+    if not text.startswith("{"):
+        return text
+    try:
+        item = json.loads(text)
+    except ValueError as exc:
+        return _Invalid(ValueError(f"not a JSON object: {exc}"))
+    if not isinstance(item, dict):
+        return _Invalid(ValueError("not a JSON object"))
+    if not isinstance(item.get("url"), str):
+        return _Invalid(ValueError("the JSON object has no 'url' string"))
+    return item
+
+
+def _url_of(item: Any) -> str | None:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        return item.get("url")
+    return None
+
+
+def _body(response: Response) -> dict[str, str]:
+    content = response.content or b""
+    try:
+        text = content.decode(response.encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        import base64
+
+        return {"body_base64": base64.b64encode(content).decode("ascii")}
+    return {"body": text}
