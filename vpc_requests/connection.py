@@ -302,12 +302,12 @@ class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
         sock = super()._new_conn()
         self._vpc_tls_tunnel = isinstance(sock, ssl.SSLSocket)
         if self._vpc_tls_tunnel:
+            # What urllib3 (2.0 to 2.8) reads as "tunnel open through an
+            # https proxy": it then wraps the origin's TLS inside (TLS in TLS).
+            self._tunnel_host = self.host  # type: ignore[attr-defined]
+            self._tunnel_port = self.port  # type: ignore[attr-defined]
             self._tunnel_scheme = "https"
         return sock
-
-    @property
-    def proxy_is_tunneling(self) -> bool:
-        return self._vpc_tls_tunnel or super().proxy_is_tunneling
 
     def _connect_tls_proxy(self, hostname: str, sock: socket.socket) -> ssl.SSLSocket:
         if self._vpc_tls_tunnel:
@@ -319,7 +319,9 @@ class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
             super()._tunnel()  # type: ignore[misc]
 
     def close(self) -> None:
-        self._vpc_tls_tunnel = False
+        if self._vpc_tls_tunnel:
+            self._vpc_tls_tunnel = False
+            self._tunnel_host = self._tunnel_port = None  # type: ignore[attr-defined]
         super().close()
 
 
