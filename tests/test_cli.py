@@ -5,6 +5,7 @@ an untouched file."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from tunnel_servers import Socks5Server
 
 from vpc_requests.cli import main
 from vpc_requests.config import load_env
@@ -134,6 +136,11 @@ def test_help(run: Run) -> None:
 def test_no_command_is_a_usage_error(run: Run) -> None:
     result = run()
     assert result.code == 2 and "usage:" in result.err
+
+
+def test_service_without_an_action_shows_its_usage(run: Run) -> None:
+    result = run("service")
+    assert result.code == 2 and "usage: vpc-requests service" in result.err and "create" in result.err
 
 
 def test_unknown_option_is_a_usage_error(run: Run) -> None:
@@ -431,6 +438,25 @@ def test_broken_services_file_is_left_alone(project: Path, run: Run, action: tup
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize(("url", "text"), [
+    ("socks5h://ops:secret@[fe80::1%25eth0]:1080", "IPv6 zone ids are not supported"),
+    ("socks5h://ops:secret@bastion internal:1080", "no valid host"),
+    ("ftp://ops:secret@bastion.internal", "unsupported transport"),
+])
+def test_bad_tunnel_is_refused_by_the_binding_rules_without_its_password(
+        project: Path, run: Run, url: str, text: str) -> None:
+    """The services file checks [tunnels] with the rules bindings use
+    (tunnels.parse_tunnel), and never prints a password."""
+    path = project / "vpc-services.toml"
+    path.write_text(SERVICES.replace("socks5h://user:secret@bastion.internal:1080", url))
+    before = path.read_bytes()
+    for args in (("service", "list"), ("service", "create", "web", "--ipv4", "10.0.0.1"), ("bindings",)):
+        result = run(*args)
+        assert_one_error_line(result, f'vpc-services.toml:19: tunnels.{PROXIED}', text, "ops:***@")
+        assert "secret" not in result.err
+    assert path.read_bytes() == before
+
+
 def test_unparsable_services_file_is_left_alone(project: Path, run: Run) -> None:
     path = project / "vpc-services.toml"
     path.write_text(SERVICES + "[[services]\n")
@@ -548,10 +574,11 @@ def test_check_ok(project: Path, run: Run, plain: PrivateService) -> None:
         assert result.code == 0, result.out
         assert eventually(lambda: tls.handshakes == 1)
     rows = [line.split() for line in result.out.splitlines()]
-    assert rows[0] == ["BINDING", "SCHEME", "ORIGIN", "SNI", "CONNECT", "TLS", "RESULT"]
-    assert rows[1][:4] == ["API", "http", f"localhost:{plain.port}", "-"] and rows[1][-1] == "OK"
-    assert rows[2][:4] == ["API", "https", f"localhost:{tls.port}", "localhost"] and rows[2][-1] == "OK"
-    assert rows[2][5:8:2] == ["ms", "ms"]
+    assert rows[0] == ["BINDING", "SCHEME", "ORIGIN", "SNI", "TRANSPORT", "TUNNEL", "CONNECT", "TLS", "RESULT"]
+    assert rows[1][:6] == ["API", "http", f"localhost:{plain.port}", "-", "direct", "-"] and rows[1][-1] == "OK"
+    assert rows[1][7:] == ["ms", "-", "OK"]  # no TLS for http
+    assert rows[2][:6] == ["API", "https", f"localhost:{tls.port}", "localhost", "direct", "-"]
+    assert rows[2][7:10:2] == ["ms", "ms"] and rows[2][-1] == "OK"
     assert rows[-1] == ["2", "of", "2", "OK"]
     assert plain.connections == 1 and plain.seen == []  # a TCP probe, no request
 
@@ -562,7 +589,7 @@ def test_check_fails_on_a_closed_port(project: Path, run: Run) -> None:
     result = run("check")
     assert result.code == 1
     row = result.out.splitlines()[1]
-    assert f"127.0.0.1:{port}" in row and "FAIL connection_refused" in row
+    assert f"127.0.0.1:{port}" in row and "FAIL connection_refused: " in row
     assert result.out.splitlines()[-1] == "1 of 1 FAILED"
 
 
@@ -571,7 +598,14 @@ def test_check_fails_on_a_certificate_for_another_name(project: Path, run: Run) 
         serve_config(project, https=tls.port, hostname="localhost")
         result = run("check", "--cacert", tls.ca_path)
     assert result.code == 1
-    assert "FAIL tls_certificate_error" in result.out.splitlines()[1]
+    assert "FAIL tls_certificate_error: certificate verify failed: Hostname mismatch" in result.out.splitlines()[1]
+
+
+def test_check_insecure_accepts_any_certificate(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("other.internal",)) as tls:
+        serve_config(project, https=tls.port, hostname="localhost")
+        result = run("check", "-k")
+    assert result.code == 0, result.out
 
 
 def test_check_ip_service_sends_no_sni_and_checks_the_ip(project: Path, run: Run) -> None:
@@ -579,7 +613,7 @@ def test_check_ip_service_sends_no_sni_and_checks_the_ip(project: Path, run: Run
         serve_config(project, https=tls.port)
         result = run("check", "--cacert", tls.ca_path)
     assert result.code == 0, result.out
-    assert result.out.splitlines()[1].split()[:4] == ["API", "https", f"127.0.0.1:{tls.port}", "-"]
+    assert result.out.splitlines()[1].split()[:5] == ["API", "https", f"127.0.0.1:{tls.port}", "-", "direct"]
 
 
 def test_check_connect_timeout(project: Path, run: Run) -> None:
@@ -589,12 +623,173 @@ def test_check_connect_timeout(project: Path, run: Run) -> None:
     assert result.code == 1 and "FAIL connection_timeout" in result.out
 
 
-def test_check_skips_tunnelled_services(project: Path, run: Run) -> None:
-    result = run("check", "--config", "wrangler.toml")
-    lines = result.out.splitlines()
-    db = [line for line in lines if line.startswith("DB")]
-    assert "SKIP through tunnel socks5h://user:***@bastion.internal:1080" in db[0]
+def tunnel_config(folder: Path, tunnel: str, *, https_port: int = 8443) -> None:
+    """One binding, API, to a hostname service only its tunnel can reach."""
+    (folder / "vpc-services.toml").write_text(
+        f'[[services]]\nservice_id = "{API_ID}"\nname = "api"\nhttps_port = {https_port}\n'
+        f'host = {{ hostname = "internal-api.company.local", resolver_network = {{ tunnel_id = "{TUNNEL}" }} }}\n'
+        f'\n[tunnels]\n"{TUNNEL}" = "{tunnel}"\n')
+    (folder / "wrangler.toml").write_text(f'[[vpc_services]]\nbinding = "API"\nservice_id = "{API_ID}"\n')
+
+
+def test_check_probes_through_the_tunnel(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("internal-api.company.local",)) as tls, \
+            Socks5Server({("internal-api.company.local", 8443): ("127.0.0.1", tls.port)},
+                         credentials=("user", "secret")) as socks:
+        tunnel_config(project, f"socks5h://user:secret@127.0.0.1:{socks.port}")
+        result = run("check", "--cacert", tls.ca_path, "--timeout", "2")
+        assert result.code == 0, result.out
+        assert [(a.host, a.port) for a in socks.asked] == [("internal-api.company.local", 8443)]
+        assert eventually(lambda: tls.handshakes == 1)
+    header, row = result.out.splitlines()[:2]
+    transport = f"SOCKS5 proxy 127.0.0.1:{socks.port} (names resolved by the proxy), user 'user'"
+    assert row[header.index("TRANSPORT"):].startswith(transport)
+    tunnel_cell = row[header.index("TUNNEL"):header.index("CONNECT")].split()
+    assert tunnel_cell[0] == "ok" and tunnel_cell[2] == "ms"
+    assert row.split()[:4] == ["API", "https", "internal-api.company.local:8443", "internal-api.company.local"]
+    assert row.endswith("OK") and result.out.splitlines()[-1] == "1 of 1 OK"
     assert "secret" not in result.out
+
+
+def test_check_tunnel_down_fails_naming_the_tunnel(project: Path, run: Run) -> None:
+    port = closed_port()
+    tunnel_config(project, f"socks5h://user:secret@127.0.0.1:{port}")
+    result = run("check", "--timeout", "2")
+    assert result.code == 1
+    header, row = result.out.splitlines()[:2]
+    assert row[header.index("TUNNEL"):].startswith("FAIL ")
+    assert f"FAIL connection_refused: tunnel socks5h://user:***@127.0.0.1:{port} refused the connection" in row
+    assert result.out.splitlines()[-1] == "1 of 1 FAILED"
+    assert "secret" not in result.out
+
+
+def test_check_json(project: Path, run: Run) -> None:
+    port = closed_port()
+    tunnel_config(project, f"socks5h://user:secret@127.0.0.1:{port}")
+    result = run("check", "--json")
+    assert result.code == 1
+    [probe] = json.loads(result.out)
+    assert (probe["binding"], probe["scheme"], probe["result"], probe["code"]) == (
+        "API", "https", "FAIL", "connection_refused")
+    assert probe["tunnel"]["ok"] is False and "secret" not in result.out
+
+
+def test_check_missing_ca_bundle_is_bad_input(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port, https=plain.port)
+    assert_one_error_line(run("check", "--cacert", "nope.pem"), "nope.pem")
+    assert plain.connections == 0
+
+
+def test_check_no_bindings(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").write_text('name = "w"\n')
+    result = run("check")
+    assert result.code == 0 and result.out == "no VPC bindings in wrangler.toml\n"
+
+
+# -- fetch-many ------------------------------------------------------------------------------
+
+
+def records(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_fetch_many_urls_and_json_lines(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    (project / "in.txt").write_text(
+        "# a comment\n"
+        "http://internal-api.company.local:9999/users/1\n"
+        "\n"
+        + json.dumps({"url": "http://other.company.local/users", "method": "POST",
+                      "headers": {"Content-Type": "application/json"}, "body": '{"name": "John"}'}) + "\n")
+    result = run("fetch-many", "API", "in.txt", "--concurrency", "2")
+    assert result.code == 0, result.err
+    first, second = records(result.out)
+    assert (first["index"], first["url"], first["status"]) == (0, "http://internal-api.company.local:9999/users/1", 200)
+    assert json.loads(first["body"])["host"] == "internal-api.company.local:9999"  # type: ignore[arg-type]
+    assert (second["index"], second["status"]) == (1, 200)
+    posted = [seen for seen in plain.seen if seen.method == "POST"]
+    assert [(s.host, s.target, s.body, s.header("Content-Type")) for s in posted] == [
+        ("other.company.local", "/users", b'{"name": "John"}', "application/json")]
+
+
+def test_fetch_many_a_bad_line_is_an_error_record(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    (project / "in.txt").write_text("https://internal-api.company.local/\n{not json\n"
+                                    "http://internal-api.company.local/ok\n")
+    result = run("fetch-many", "API", "in.txt", "--out", "out.jsonl")
+    assert result.code == 1 and result.out == "" and result.err == ""
+    bad, broken, good = records((project / "out.jsonl").read_text())
+    assert bad["url"] == "https://internal-api.company.local/" and "error" in bad
+    assert bad["error"]["type"] == "RoutingError"  # type: ignore[index]
+    assert broken["error"]["code"] is None and "JSON" in broken["error"]["message"]  # type: ignore[index]
+    assert (good["index"], good["status"]) == (2, 200)
+    assert [s.target for s in plain.seen] == ["/ok"]
+
+
+def test_fetch_many_refused_gives_error_records(project: Path, run: Run) -> None:
+    serve_config(project, http=closed_port())
+    (project / "in.txt").write_text("http://internal-api.company.local/a\nhttp://internal-api.company.local/b\n")
+    result = run("fetch-many", "API", "in.txt")
+    assert result.code == 1 and "Traceback" not in result.err
+    found = records(result.out)
+    assert [r["index"] for r in found] == [0, 1]
+    assert {r["error"]["code"] for r in found} == {"connection_refused"}  # type: ignore[index]
+    assert all("binding 'API'" in r["error"]["message"] for r in found)  # type: ignore[index]
+
+
+def test_fetch_many_from_stdin_with_headers(project: Path, run: Run, plain: PrivateService,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    serve_config(project, http=plain.port)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("http://internal-api.company.local/x\n"))
+    result = run("fetch-many", "API", "-", "-i")
+    assert result.code == 0, result.err
+    [record] = records(result.out)
+    assert record["headers"]["Content-Type"] == "application/json"  # type: ignore[index]
+
+
+def test_fetch_many_progress(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    (project / "in.txt").write_text("http://internal-api.company.local/x\n" * 3)
+    result = run("fetch-many", "API", "in.txt", "--progress")
+    assert result.code == 0 and len(records(result.out)) == 3
+    assert "API" in result.err
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    (("API", "missing.txt"), "missing.txt"),
+    (("NOPE", "in.txt"), "no binding 'NOPE'; configured: API"),
+    (("API", "in.txt", "--out", "no/such/dir/out.jsonl"), "no/such/dir/out.jsonl"),
+])
+def test_fetch_many_bad_input(project: Path, run: Run, plain: PrivateService, args: tuple[str, ...],
+                              text: str) -> None:
+    serve_config(project, http=plain.port)
+    (project / "in.txt").write_text("http://internal-api.company.local/x\n")
+    result = run("fetch-many", *args)
+    assert_one_error_line(result, text)
+    assert result.out == "" and plain.connections == 0
+
+
+def test_fetch_many_insecure_warns_once(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("other.internal",)) as tls:
+        serve_config(project, https=tls.port)
+        (project / "in.txt").write_text("https://internal-api.company.local/x\n" * 4)
+        result = run("fetch-many", "API", "in.txt", "-k", "-c", "2")
+    assert result.code == 0 and [r["status"] for r in records(result.out)] == [200] * 4
+    assert len(result.err.splitlines()) == 1 and "Unverified HTTPS request" in result.err
+
+
+def test_fetch_many_concurrency_must_be_positive(project: Path, run: Run) -> None:
+    result = run("fetch-many", "API", "in.txt", "--concurrency", "0")
+    assert result.code == 2 and "must be at least 1" in result.err
+
+
+def test_missing_extra_is_one_line(project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def require_socks() -> None:
+        raise ImportError("socks5:// and socks5h:// tunnels need PySocks: pip install 'vpc_requests[socks]'")
+
+    monkeypatch.setattr("vpc_requests.connection.require_socks", require_socks)
+    tunnel_config(project, "socks5h://127.0.0.1:1080")
+    assert_one_error_line(run("check"), "pip install 'vpc_requests[socks]'")
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -633,6 +828,24 @@ def test_subprocess_bad_input(project: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("vpc-requests: error: host.hostname:")
     assert services_bytes(project) == before
+
+
+def test_subprocess_fetch_many(project: Path, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    (project / "in.txt").write_text("http://internal-api.company.local/a\nhttps://internal-api.company.local/b\n")
+    done = program("fetch-many", "API", "in.txt", "--out", "out.jsonl", cwd=project)
+    assert done.returncode == 1 and done.stderr == "" and done.stdout == ""
+    good, bad = records((project / "out.jsonl").read_text())
+    assert (good["status"], bad["error"]["type"]) == (200, "RoutingError")  # type: ignore[index]
+    assert [s.host for s in plain.seen] == ["internal-api.company.local"]
+
+
+def test_subprocess_fetch_many_bad_file(project: Path) -> None:
+    serve_config(project, http=closed_port())
+    done = program("fetch-many", "API", "missing.txt", cwd=project)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("vpc-requests: error: ")
+    assert "missing.txt" in done.stderr
 
 
 def test_subprocess_fetch(project: Path, plain: PrivateService) -> None:

@@ -529,3 +529,14 @@ def test_adapter_errors_mode_pickles_and_is_checked() -> None:
     assert VPCServiceAdapter(vpc).errors == "raise"
     with pytest.raises(ValueError, match="errors must be one of raise, response"):
         VPCServiceAdapter(vpc, errors="ignore")
+
+
+def test_adapter_errors_response_cannot_cover_a_body_read_by_the_session(env: Env) -> None:
+    # Documented limit: the session reads the body after the adapter returned
+    # the response, so a broken body still raises there.
+    fault = FAULTS["body shorter than Content-Length"]
+    with fault.server(env) as port, requests.Session() as session:
+        vpc = VPCService(ipv4="127.0.0.1", http_port=port)
+        session.mount("http://", VPCServiceAdapter(vpc, binding=BINDING, errors="response"))
+        with pytest.raises(ProxyChunkedEncodingError):
+            session.get(f"http://{NAME}/")

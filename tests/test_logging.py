@@ -135,9 +135,8 @@ def test_failures_log_their_code_and_no_secret(service: PrivateService, debug: p
     with pytest.raises(ProxyError) as refused:
         binding_to(closed_port()).fetch(URL, headers=HEADERS, body=SECRETS["body"], method="POST")
     failures.append(refused.value)
-    with ScriptedServer(stalled_headers) as stalled:
-        with pytest.raises(ProxyError) as timed_out:
-            binding_to(stalled.port).fetch(URL, headers=HEADERS, timeout=0.2)
+    with ScriptedServer(stalled_headers) as stalled, pytest.raises(ProxyError) as timed_out:
+        binding_to(stalled.port).fetch(URL, headers=HEADERS, timeout=0.2)
     failures.append(timed_out.value)
     streamed = binding_to(service.port).fetch(URL.replace("/x?", "/short?"), headers=HEADERS, stream=True)
     with pytest.raises(ProxyError) as incomplete:

@@ -434,7 +434,7 @@ def to_toml(doc: Any) -> str | None:
         return None
     try:
         return tomlkit.dumps(doc)
-    except Exception:  # a value tomlkit cannot write: use JSON-only documents instead
+    except (TypeError, ValueError):  # a value tomlkit cannot write: random text instead
         return None
 
 

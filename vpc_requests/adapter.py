@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import re
 import threading
 import time
 from types import TracebackType
@@ -79,10 +80,11 @@ class StaleConnectionRetry(Retry):
         error: Exception | None = None,
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
-    ) -> Retry:
+    ) -> StaleConnectionRetry:
         if error is not None and (_aborted() or (self._is_read_error(error) and not _is_stale(error))):
-            # requests' own default: raises what plain requests would see
-            return Retry(0, read=False).increment(method, url, response, error, _pool, _stacktrace)
+            # requests' own default, which raises (the error itself or
+            # MaxRetryError): what plain requests would see
+            Retry(0, read=False).increment(method, url, response, error, _pool, _stacktrace)
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
@@ -295,6 +297,7 @@ class VPCServiceAdapter(HTTPAdapter):
         """
         where = self.route(str(request.url))
         outgoing = _with_host(request, where)
+        outgoing._vpc_route = (self, where)  # type: ignore[attr-defined]  # for the hooks below
         if proxies and "Proxy-Authorization" in outgoing.headers:
             _drop_proxy_credentials(outgoing.headers, proxies)
         valid = _VALID_HEADERS
@@ -385,8 +388,10 @@ def _grow(pool: Any, maxsize: int) -> None:
 def _route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
     """The route :meth:`VPCServiceAdapter.send` computed for ``request``
     (carried by its copy), else a fresh one."""
-    where = getattr(request, "_vpc_route", None)
-    return where if where is not None else adapter.route(str(request.url))
+    carried = getattr(request, "_vpc_route", None)
+    if carried is not None and carried[0] is adapter:
+        return carried[1]
+    return adapter.route(str(request.url))
 
 
 class _Response(Response):
@@ -408,15 +413,15 @@ class _Response(Response):
                 raise
             if active is not None and active.signal.aborted:
                 raise AbortError(active.signal.reason, request=self.request) from exc
-            if adapter is None:
+            if adapter is None or where is None:
                 raise
             failure = adapter._failure(exc, where.origin, self.request)
             _log_failure(adapter.binding, self.request, where.url_host, where.origin, failure, started)
             raise failure from exc
 
 
-_FORBIDDEN = ("\r", "\n", "\x00")
-_FORBIDDEN_BYTES = (b"\r", b"\n", b"\x00")
+_FORBIDDEN = re.compile("[\r\n\x00]")
+_FORBIDDEN_BYTES = re.compile(b"[\r\n\x00]")
 
 
 def _check_header(header: tuple[Any, Any]) -> None:
@@ -427,13 +432,14 @@ def _check_header(header: tuple[Any, Any]) -> None:
     message names the header, never its value (it may be a credential)."""
     check_header_validity(header)
     name, value = header
-    for part, forbidden in ((name, _FORBIDDEN), (value, _FORBIDDEN)):
-        if isinstance(part, bytes):
-            forbidden = _FORBIDDEN_BYTES
-        elif not isinstance(part, str):
+    for where, part in (("name", name), ("value", value)):
+        if isinstance(part, str):
+            bad = _FORBIDDEN.search(part) is not None
+        elif isinstance(part, bytes):
+            bad = _FORBIDDEN_BYTES.search(part) is not None
+        else:
             continue
-        if any(c in part for c in forbidden):  # type: ignore[operator]
-            where = "value" if part is value else "name"
+        if bad:
             raise requests.exceptions.InvalidHeader(
                 f"header {name!r} has a CR, LF or NUL character in its {where}; refused before sending"
             )
@@ -469,8 +475,7 @@ def _drop_proxy_credentials(headers: Any, proxies: Mapping[str, str]) -> None:
 
 def _with_host(request: PreparedRequest, where: Route) -> PreparedRequest:
     """A shallow copy of ``request`` whose headers start with ``Host`` (as
-    http.client would put it), unless the caller set Host themselves; it
-    carries ``where`` for the adapter's hooks (routed once per request)."""
+    http.client would put it), unless the caller set Host themselves."""
     hop = PreparedRequest()
     hop.method = request.method
     hop.url = request.url
@@ -488,7 +493,6 @@ def _with_host(request: PreparedRequest, where: Route) -> PreparedRequest:
             headers["Host"] = where.host_header
         headers.update(given)
     hop.headers = headers
-    hop._vpc_route = where  # type: ignore[attr-defined]
     hop._cookies = request._cookies  # type: ignore[attr-defined]
     hop.body = request.body
     hop.hooks = request.hooks

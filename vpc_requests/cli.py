@@ -5,32 +5,34 @@
     vpc-requests bindings                       # binding -> service -> origin
     vpc-requests service create internal-api --hostname internal-api.company.local
     vpc-requests fetch PRIVATE_API http://internal-api.company.local/users -i
+    vpc-requests fetch-many PRIVATE_API urls.txt --out results.jsonl
     vpc-requests check                          # TCP + TLS probe of every binding
     vpc-requests demo
 
 Exit status: 0 on success (``fetch``: for any HTTP status), 1 when a probe
-fails or a binding cannot reach its service, 2 for bad input (a broken file,
-an invalid value, an unknown name); files are never left half-written.
+fails or a binding cannot reach its service (``fetch-many``: for any item),
+2 for bad input (a broken file, an invalid value, an unknown name), 130 on
+Ctrl-C; files are never left half-written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import socket
-import ssl
 import sys
-import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import IO, Any, TextIO, cast
 
 import requests
 
+from .batch import run_fetch_many
+from .binding import Binding
 from .config import Env, load_env
-from .errors import ProxyError, VPCError, classify
+from .errors import ProxyError, VPCError
+from .probe import Probe, probe_binding
 from .service import CERT_VERIFICATION_MODES, VPCService
 from .services_file import (
     ServicesFile,
@@ -41,6 +43,7 @@ from .services_file import (
     read_services,
     update_service,
 )
+from .tunnels import parse_tunnel
 from .wrangler import find_wrangler_file
 
 __all__ = ["main"]
@@ -66,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error argparse reported
         return exc.code if isinstance(exc.code, int) else 2
     if getattr(args, "handler", None) is None:
-        parser.print_help(sys.stderr)
+        getattr(args, "usage_of", parser).print_help(sys.stderr)
         return 2
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -74,12 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 return int(args.handler(args))
             finally:
-                for warning in caught:
-                    _say(f"warning: {warning.message}")
+                for message in dict.fromkeys(str(warning.message) for warning in caught):
+                    _say(f"warning: {message}")  # each once (fetch-many repeats them)
     except ProxyError as exc:
         _say(str(exc))
         return 1
-    except (VPCError, OSError, requests.RequestException) as exc:
+    except (VPCError, OSError, ImportError, requests.RequestException) as exc:
         _say(f"error: {exc}")
         return 2
     except KeyboardInterrupt:
@@ -115,12 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(commands, common)
     _add_fetch(commands, common)
+    _add_fetch_many(commands, common)
 
     check = commands.add_parser("check", parents=[common],
-                                help="probe every binding's service: TCP connect, TLS handshake")
+                                help="probe every binding's service through its transport: "
+                                     "TCP connect, TLS handshake, the tunnel")
     check.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
-                       help="per connection and handshake (default: 5)")
+                       help="per connection, handshake and tunnel probe (default: 5)")
     _add_tls_options(check)
+    _add_json(check)
     check.set_defaults(handler=cmd_check)
     return parser
 
@@ -147,7 +153,7 @@ def _add_tls_options(parser: argparse.ArgumentParser) -> None:
 def _add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     service = commands.add_parser("service", parents=[common], help="manage the services file")
     actions = service.add_subparsers(title="actions", metavar="ACTION")
-    service.set_defaults(handler=None)
+    service.set_defaults(handler=None, usage_of=service)
 
     create = actions.add_parser("create", parents=[common], help="add a service")
     create.add_argument("positional_name", nargs="?", metavar="NAME", help="the service's name")
@@ -200,6 +206,33 @@ def _add_fetch(commands: Any, common: argparse.ArgumentParser) -> None:
     fetch.set_defaults(handler=cmd_fetch)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_fetch_many(commands: Any, common: argparse.ArgumentParser) -> None:
+    many = commands.add_parser("fetch-many", parents=[common],
+                               help="send one request per input line through a binding; JSON lines out")
+    many.add_argument("binding", metavar="BINDING", help="the binding's name")
+    many.add_argument("file", metavar="FILE",
+                      help="one URL per line, or JSON lines {\"url\", \"method\", \"headers\", \"body\"}; "
+                           "- reads stdin")
+    many.add_argument("-o", "--out", metavar="PATH", help="write the results here (default: stdout)")
+    many.add_argument("-c", "--concurrency", type=_positive_int, default=8, metavar="N",
+                      help="requests in flight at once (default: 8)")
+    many.add_argument("--progress", action="store_true", help="show progress on stderr")
+    many.add_argument("-i", "--include", action="store_true", help="add each response's headers")
+    many.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default: 30)")
+    _add_tls_options(many)
+    many.set_defaults(handler=cmd_fetch_many)
+
+
 # -- shared helpers -----------------------------------------------------------------
 
 
@@ -223,15 +256,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def _mask(url: str | None) -> str:
-    """A transport URL fit to print: the password replaced by ``***``."""
-    if not url:
-        return "direct"
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
+def _transport_url(url: str | None) -> str:
+    """A transport URL fit to print (``direct``, or the URL with the
+    password as ``***``): :attr:`vpc_requests.tunnels.Transport.url`."""
+    return parse_tunnel(url).url
 
 
 def _host(service: VPCService) -> str:
@@ -257,14 +285,14 @@ def cmd_bindings(args: argparse.Namespace) -> int:
     env = _load(args)
     if args.json:
         _print_json([{"binding": name, "service_id": binding.service.service_id,
-                      "service": binding.service.to_api(), "tunnel": _mask(binding.tunnel)}
+                      "service": binding.service.to_api(), "tunnel": _transport_url(binding.tunnel)}
                      for name, binding in env.bindings.items()])
         return 0
     if not len(env):
         print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
         return 0
     rows = [(name, b.service.name, b.service.service_id, _host(b.service), b.service.port_for("http"),
-             b.service.port_for("https"), _mask(b.tunnel)) for name, b in env.bindings.items()]
+             b.service.port_for("https"), _transport_url(b.tunnel)) for name, b in env.bindings.items()]
     print(_table(("BINDING", "SERVICE", "SERVICE ID", "HOST", "HTTP", "HTTPS", "TUNNEL"), rows))
     return 0
 
@@ -339,7 +367,7 @@ def cmd_service_list(args: argparse.Namespace) -> int:
         print(f"no services in {contents.path}")
         return 0
     rows = [(s.service_id, s.name, "http", _host(s), s.port_for("http"), s.port_for("https"), s.tunnel_id,
-             _mask(contents.tunnels.get(s.tunnel_id or ""))) for s in contents.services.values()]
+             _transport_url(contents.tunnels.get(s.tunnel_id or ""))) for s in contents.services.values()]
     print(_table(("ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TUNNEL ID", "TRANSPORT"), rows))
     return 0
 
@@ -360,7 +388,7 @@ def cmd_service_get(args: argparse.Namespace) -> int:
         ("https_port", _port_text(service, "https", explicit)),
         ("cert_verification_mode", service.cert_verification_mode),
         ("tunnel_id", service.tunnel_id),
-        ("transport", _mask(contents.tunnels.get(service.tunnel_id or ""))),
+        ("transport", _transport_url(contents.tunnels.get(service.tunnel_id or ""))),
         ("created_at", service.created_at), ("updated_at", service.updated_at),
     ]
     width = max(len(key) for key, _ in rows) + 1
@@ -379,17 +407,27 @@ def _port_text(service: VPCService, scheme: str, explicit: bool) -> str:
 # -- fetch ------------------------------------------------------------------------
 
 
-def cmd_fetch(args: argparse.Namespace) -> int:
-    """``fetch BINDING URL``: one request through the binding, body to stdout."""
+def _binding(args: argparse.Namespace) -> Binding:
     env = _load(args)
     try:
-        binding = env[args.binding]
+        return env[args.binding]
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    body = _body(args.data)
+
+
+def _request_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``timeout`` and ``verify`` for fetches, from ``--timeout``, ``-k``, ``--cacert``."""
     kwargs: dict[str, Any] = {"timeout": args.timeout}
     if args.insecure or args.cacert:
         kwargs["verify"] = False if args.insecure else args.cacert
+    return kwargs
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """``fetch BINDING URL``: one request through the binding, body to stdout."""
+    binding = _binding(args)
+    body = _body(args.data)
+    kwargs = _request_options(args)
     response = binding.fetch(
         args.url, method=args.method or ("POST" if body is not None else "GET"),
         headers=_headers(args.headers), body=body, **kwargs)
@@ -430,7 +468,7 @@ def _head(response: requests.Response) -> bytes:
 
 def _binary_stdout() -> IO[bytes]:
     sys.stdout.flush()
-    return getattr(sys.stdout, "buffer", None) or _TextAsBinary(sys.stdout)
+    return cast("IO[bytes]", getattr(sys.stdout, "buffer", None) or _TextAsBinary(sys.stdout))
 
 
 class _TextAsBinary:
@@ -446,99 +484,69 @@ class _TextAsBinary:
         self.stream.flush()
 
 
+# -- fetch-many -------------------------------------------------------------------
+
+
+def cmd_fetch_many(args: argparse.Namespace) -> int:
+    """``fetch-many BINDING FILE``: :func:`vpc_requests.batch.run_fetch_many`
+    over the file's lines; exit 1 when any item failed."""
+    binding = _binding(args)
+    with _lines(args.file) as lines, _output(args.out) as out:
+        return run_fetch_many(binding, lines, out, concurrency=args.concurrency, progress=args.progress,
+                              include_headers=args.include, **_request_options(args))
+
+
+@contextlib.contextmanager
+def _lines(path: str) -> Iterator[Iterable[str]]:
+    """The input's lines, read lazily (``-``: stdin). Undecodable bytes
+    become U+FFFD, so such a line fails on its own."""
+    if path == "-":
+        yield sys.stdin
+        return
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        yield handle
+
+
 # -- check ------------------------------------------------------------------------
 
 
-class Probe(NamedTuple):
-    """One probe of one binding's origin for one scheme."""
-
-    binding: str
-    scheme: str
-    origin: str
-    sni: str | None
-    connect_ms: float | None
-    tls_ms: float | None
-    result: str  # OK, FAIL or SKIP
-    detail: str
-
-
 def cmd_check(args: argparse.Namespace) -> int:
-    """``check``: TCP connect (and TLS handshake for https) per binding and
-    scheme; exit 1 when any probe fails."""
+    """``check``: probe every binding through its transport
+    (:func:`vpc_requests.probe.probe_binding`); exit 1 when any probe fails."""
     env = _load(args)
-    if not len(env):
-        print(f"no VPC bindings in {env.path}")
+    verify: bool | str = False if args.insecure else (args.cacert or True)
+    probes = [probe for binding in env.bindings.values()
+              for probe in probe_binding(binding, timeout=args.timeout, verify=verify)]
+    failed = sum(not p.ok for p in probes)
+    if args.json:
+        _print_json([p.to_json() for p in probes])
+        return 1 if failed else 0
+    if not probes:
+        print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
         return 0
-    probes = [probe for name, binding in env.bindings.items()
-              for probe in _probes(name, binding.service, binding.tunnel, args)]
-    rows = [(p.binding, p.scheme, p.origin, p.sni, _ms(p.connect_ms), _ms(p.tls_ms),
-             f"{p.result} {p.detail}".strip()) for p in probes]
-    print(_table(("BINDING", "SCHEME", "ORIGIN", "SNI", "CONNECT", "TLS", "RESULT"), rows))
-    failed = sum(p.result == "FAIL" for p in probes)
+    rows = [(p.binding, p.scheme, p.origin, p.sni, p.transport, _tunnel_cell(p), _ms(p.connect_ms),
+             _ms(p.tls_ms), f"{p.result} {p.code}: {p.detail}" if p.code else f"{p.result} {p.detail}".strip())
+            for p in probes]
+    print(_table(("BINDING", "SCHEME", "ORIGIN", "SNI", "TRANSPORT", "TUNNEL", "CONNECT", "TLS", "RESULT"), rows))
     print(f"{len(probes) - failed} of {len(probes)} OK" if not failed else f"{failed} of {len(probes)} FAILED")
     return 1 if failed else 0
 
 
+def _tunnel_cell(probe: Probe) -> str | None:
+    """``ok 0.4 ms``, ``FAIL`` (the RESULT column says why), or ``-`` when direct."""
+    if probe.tunnel.ok is None:
+        return None
+    return f"ok {probe.tunnel.ms:.1f} ms" if probe.tunnel.ok else "FAIL"
+
+
 def _ms(value: float | None) -> str | None:
     return None if value is None else f"{value:.1f} ms"
-
-
-def _probes(name: str, service: VPCService, tunnel: str | None, args: argparse.Namespace) -> list[Probe]:
-    probes = []
-    for scheme in service.schemes:
-        sni = service.hostname if scheme == "https" else None
-        origin = service.origin(scheme)
-        if tunnel:
-            probes.append(Probe(name, scheme, origin, sni, None, None, "SKIP",
-                                f"through tunnel {_mask(tunnel)}; not probed"))
-            continue
-        probes.append(_probe(name, service, scheme, sni, args))
-    return probes
-
-
-def _probe(name: str, service: VPCService, scheme: str, sni: str | None, args: argparse.Namespace) -> Probe:
-    """Connect to each of the service's addresses in turn (as the adapter
-    does); for https, shake hands with the SNI a request would send."""
-    port = service.port_for(scheme)
-    assert port is not None
-    origin = service.origin(scheme)
-    failure = ""
-    for address in service.addresses:
-        origin = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-        started = time.perf_counter()
-        try:
-            sock = socket.create_connection((address, port), timeout=args.timeout)
-        except OSError as exc:
-            failure = _failure(exc, "connection_timeout" if isinstance(exc, TimeoutError) else None)
-            continue
-        connect_ms = (time.perf_counter() - started) * 1000
-        with sock:
-            if scheme == "http":
-                return Probe(name, scheme, origin, sni, connect_ms, None, "OK", "")
-            started = time.perf_counter()
-            try:
-                context = _tls_context(service, args)
-                with context.wrap_socket(sock, server_hostname=service.hostname or address):
-                    tls_ms = (time.perf_counter() - started) * 1000
-            except (OSError, ValueError) as exc:
-                return Probe(name, scheme, origin, sni, connect_ms, None, "FAIL", _failure(exc))
-        return Probe(name, scheme, origin, sni, connect_ms, tls_ms, "OK", "")
-    return Probe(name, scheme, origin, sni, None, None, "FAIL", failure)
-
-
-def _failure(exc: BaseException, code: str | None = None) -> str:
-    return f"{code or classify(exc)}: {' '.join(str(exc).split()) or type(exc).__name__}"
-
-
-def _tls_context(service: VPCService, args: argparse.Namespace) -> ssl.SSLContext:
-    """Verification as the binding would do it (S6), or as ``--cacert`` / ``-k`` say."""
-    mode = "disabled" if args.insecure else service.cert_verification_mode
-    if mode == "disabled":
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    context = ssl.create_default_context(cafile=args.cacert or requests.certs.where())
-    context.check_hostname = mode == "verify_full"
-    return context
-

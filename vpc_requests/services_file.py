@@ -22,14 +22,22 @@ import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 import tomlkit
 import tomlkit.items
 
 from .errors import ConfigError
 from .service import API_FIELDS, VPCService
-from .wrangler import ConfigWarning, Document, KeyPath, _describe, parse_document, read_document, strip_jsonc
+from .tunnels import TUNNEL_SCHEMES, parse_tunnel
+from .wrangler import (
+    ConfigWarning,
+    Document,
+    KeyPath,
+    _describe,
+    parse_document,
+    read_document,
+    strip_jsonc,
+)
 
 __all__ = [
     "DEFAULT_SERVICES_FILE",
@@ -47,9 +55,6 @@ __all__ = [
 
 #: The services file's name, looked for beside the wrangler file.
 DEFAULT_SERVICES_FILE = "vpc-services.toml"
-
-#: The transports a ``[tunnels]`` entry may name (besides ``direct``).
-TUNNEL_SCHEMES: tuple[str, ...] = ("socks5", "socks5h", "http", "https")
 
 _TOP_KEYS = ("services", "tunnels")
 _NEW_FILE_HEADER = (
@@ -155,32 +160,21 @@ def _tunnels(document: Document, raw: object) -> dict[str, str]:
 
 
 def check_tunnel(url: object) -> str:
-    """Validate a tunnel transport: ``direct``, or a ``socks5://``,
-    ``socks5h://``, ``http://`` or ``https://`` URL with a host, an optional
-    port and optional ``user:password@``.
+    """Validate a tunnel transport by the rules of
+    :func:`vpc_requests.tunnels.parse_tunnel` (the ones bindings use):
+    ``direct``, or a ``socks5://``, ``socks5h://``, ``http://`` or
+    ``https://`` URL with a host, an optional port and optional
+    ``user:password@``.
 
     :param url: the transport.
     :returns: ``url`` unchanged (a plain ``str``).
-    :raises ConfigError: when it is not one of those.
+    :raises ConfigError: when it is not one of those; the message never
+        shows a password.
     """
-    allowed = "'direct' or a URL socks5://, socks5h://, http:// or https://"
     if not isinstance(url, str):
-        raise ConfigError(f"must be {allowed}, got {_describe(url)}")
-    if url == "direct":
-        return str(url)
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in TUNNEL_SCHEMES or "://" not in url:
-        raise ConfigError(f"unsupported transport {url!r}; use {allowed}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"{url!r} has an invalid port; ports are 1-65535") from None
-    if not parts.hostname or any(ch.isspace() for ch in url):
-        raise ConfigError(f"{url!r} has no valid host; write e.g. socks5h://proxy.internal:1080")
-    if port == 0:
-        raise ConfigError(f"{url!r} has an invalid port; ports are 1-65535")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"{url!r} has a path, query or fragment; give only scheme://[user:password@]host[:port]")
+        raise ConfigError(f"must be 'direct' or a URL socks5://, socks5h://, http:// or https://, "
+                          f"got {_describe(url)}")
+    parse_tunnel(str(url))
     return str(url)
 
 
