@@ -40,8 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import requests
 import urllib3
@@ -49,8 +50,8 @@ import urllib3
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import vpc_requests  # noqa: E402
-from vpc_requests import Binding, VPCService, VPCServiceAdapter  # noqa: E402
+import vpc_requests
+from vpc_requests import Binding, VPCService, VPCServiceAdapter
 
 NAME = "internal-api.company.local"
 SECTIONS = ("http", "https", "fetch_many", "memory", "config")
@@ -163,19 +164,25 @@ def pooled_connections(holder: Any) -> int:
     return total
 
 
-def per_request_us(call: Callable[[], Any], count: int) -> float:
+def per_request_us(call: Callable[[], Any], count: int) -> tuple[float, float]:
+    """Wall-clock and CPU (this process) microseconds per request."""
     gc.collect()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         call()
-    return (time.perf_counter() - started) / count * 1e6
+    return ((time.perf_counter() - started) / count * 1e6, (time.process_time() - cpu) / count * 1e6)
 
 
-def interleaved(named: dict[str, tuple[Callable[[], Any], Any]], rounds: int, count: int) -> dict[str, list[float]]:
+Times = dict[str, list[tuple[float, float]]]
+
+
+def interleaved(named: dict[str, tuple[Callable[[], Any], Any]], rounds: int, count: int) -> Times:
+    """Short blocks, the order rotating each round, so the machine's noise
+    falls on every client alike."""
     names = list(named)
     for name in names:  # warm up: pools, caches
         per_request_us(named[name][0], min(count, 200))
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: Times = {name: [] for name in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
@@ -183,17 +190,21 @@ def interleaved(named: dict[str, tuple[Callable[[], Any], Any]], rounds: int, co
     return times
 
 
-def report_rounds(times: dict[str, list[float]]) -> None:
-    plain = times["plain"]
+def report_rounds(times: Times) -> None:
+    print("  median us/request: wall (client CPU)")
     for name, values in times.items():
-        print(f"  {name:8s} median {statistics.median(values):7.1f} us/request"
-              f"   (rounds: {', '.join(f'{v:.0f}' for v in values)})")
-    for name in ("adapter", "fetch"):
-        ratios = [a / b for a, b in zip(times[name], plain)]
-        print(f"  {name}/plain  median {statistics.median(ratios):.3f}"
-              f"   per round {min(ratios):.3f}..{max(ratios):.3f}")
-    ratios = [a / b for a, b in zip(times["urllib3"], plain)]
-    print(f"  urllib3/plain  median {statistics.median(ratios):.3f}   (the floor: no requests at all)")
+        wall = statistics.median(v[0] for v in values)
+        cpu = statistics.median(v[1] for v in values)
+        print(f"  {name:8s} {wall:7.1f} ({cpu:6.1f})")
+    print("  ratios, median of the per-round ratios [quartiles]: wall; client CPU")
+    for name in ("adapter", "fetch", "urllib3"):
+        parts = []
+        for kind in (0, 1):
+            ratios = sorted(a[kind] / b[kind] for a, b in zip(times[name], times["plain"]))
+            low, mid, high = statistics.quantiles(ratios, n=4)
+            parts.append(f"{mid:.3f} [{low:.3f}..{high:.3f}]")
+        note = "   (the floor: no requests at all)" if name == "urllib3" else ""
+        print(f"  {name + '/plain':14s} {parts[0]};  {parts[1]}{note}")
 
 
 # ----------------------------------------------------------------- sections
@@ -206,7 +217,7 @@ def section_http(args: argparse.Namespace) -> None:
 
 
 def section_https(args: argparse.Namespace) -> None:
-    count = max(args.requests // 2, 100)
+    count = args.requests
     print(f"== https: {args.rounds} interleaved rounds x {count} requests per client")
     with Server(tls=True) as server:
         named = clients(server)
@@ -255,10 +266,24 @@ def section_fetch_many(args: argparse.Namespace) -> None:
                 session.close()
 
 
-def memory_child(count: int, port: int) -> None:
-    """Run in a child process: RSS after 1,000 requests, then after ``count``."""
+def peak_rss_kib() -> int:
+    """This process's peak resident memory. Linux: ``VmHWM`` (ru_maxrss
+    would include the parent's peak from before the fork)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     import resource
 
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
+def memory_child(count: int, port: int) -> None:
+    """Run in a child process: peak RSS after 1,000 requests, then after ``count``."""
     binding = Binding("BENCH", VPCService(ipv4="127.0.0.1", http_port=port))
 
     def urls(n: int) -> Iterator[str]:
@@ -269,11 +294,11 @@ def memory_child(count: int, port: int) -> None:
         assert not isinstance(result, Exception), result
     gc.collect()
     objects = len(gc.get_objects())
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak_rss_kib()
     for result in binding.fetch_many(urls(count), concurrency=4):
         assert not isinstance(result, Exception), result
     gc.collect()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     print(json.dumps({"base_kib": base, "peak_kib": peak, "objects_after_warmup": objects,
                       "objects_after": len(gc.get_objects())}))
 
@@ -354,15 +379,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child:
         memory_child(*args.memory_child)
         return 0
-    args.rounds = args.rounds or (5 if args.quick else 11)
-    args.requests = args.requests or (400 if args.quick else 2000)
+    args.rounds = args.rounds or (10 if args.quick else 40)
+    args.requests = args.requests or (200 if args.quick else 500)
     args.batch = 2000 if args.quick else 10000
     args.batch_slow = 200 if args.quick else 800
     args.memory = (2000, 20000) if args.quick else (10000, 100000)
     if args.profile:
         profile(args)
         return 0
-    print(f"vpc_requests {getattr(vpc_requests, '__version__', '')} benchmarks: python {platform.python_version()},"
+    try:
+        from importlib.metadata import version
+
+        ours = version("vpc_requests")
+    except Exception:  # noqa: BLE001 - not installed: run from the checkout
+        ours = "(checkout)"
+    print(f"vpc_requests {ours} benchmarks: python {platform.python_version()},"
           f" requests {requests.__version__}, urllib3 {urllib3.__version__},"
           f" {platform.machine()} {os.cpu_count()} CPUs{' (quick)' if args.quick else ''}")
     started = time.perf_counter()

@@ -99,8 +99,7 @@ def serve_connection(conn: socket.socket, context: ssl.SSLContext | None, stats:
             with stats.lock:
                 stats.requests += 1
                 stats.active += 1
-                if stats.active > stats.max_concurrent:
-                    stats.max_concurrent = stats.active
+                stats.max_concurrent = max(stats.max_concurrent, stats.active)
             if delay:
                 time.sleep(delay)
             with stats.lock:

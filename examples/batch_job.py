@@ -19,8 +19,8 @@ import argparse
 import contextlib
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import vpc_requests
 from vpc_requests.testing import PrivateService, Reply, Seen

@@ -16,9 +16,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from fault_servers import ScriptedServer, read_head
 
-from vpc_requests import AbortController, AbortError, Binding, ProxyError, RoutingError, VPCService
-from vpc_requests import batch
+from vpc_requests import (
+    AbortController,
+    AbortError,
+    Binding,
+    ProxyError,
+    RoutingError,
+    VPCService,
+    batch,
+)
 from vpc_requests.batch import run_fetch_many
 from vpc_requests.testing import Reply, Seen
 
@@ -291,8 +299,24 @@ def test_keyboard_interrupt_from_a_response_hook_stops_the_batch(binding, servic
         for result in binding.fetch_many(counting(pulled), concurrency=4, hooks={"response": hook}):
             got.append(result.text)
 
-    assert got == [f"GET /items/{i}" for i in range(5)]
+    # In order, and stopped at once: some of items 0-4 may not have come yet.
+    assert got == [f"GET /items/{i}" for i in range(len(got))] and len(got) <= 5
     assert_stopped_cleanly(before, service, pulled, 6, 4)
+
+
+def test_keyboard_interrupt_from_a_hook_does_not_wait_for_earlier_items(binding, service):
+    # Item 0 would take 60 s; item 1's hook raises: the batch stops at once.
+    before = set(threading.enumerate())
+
+    def hook(response, **kwargs):
+        response.close()
+        raise KeyboardInterrupt
+
+    items = [url(0, delay=60), {"url": url(1), "hooks": {"response": hook}}]
+    with pytest.raises(KeyboardInterrupt):
+        list(binding.fetch_many(items, concurrency=2))
+
+    assert batch_threads() == [] and new_threads(before, service) == set()
 
 
 def test_keyboard_interrupt_while_reading_the_input_stops_the_batch(binding, service):
@@ -506,3 +530,38 @@ def test_run_fetch_many_base64_for_binary_bodies(binding, service):
     assert run_fetch_many(binding, [url(0)], out) == 0
 
     assert json.loads(out.getvalue())["body_base64"] == "//4A"
+
+
+def test_streamed_results_are_read_after_the_batch_moved_on(binding, service):
+    results = binding.fetch_many([url(i) for i in range(6)], concurrency=2, stream=True)
+    kept = [next(results) for _ in range(3)]
+    results.close()  # stops the batch: kept bodies are unaffected
+
+    assert [r.raw.read().decode() for r in kept] == [f"GET /items/{i}" for i in range(3)]
+    for response in kept:
+        response.close()
+    assert batch_threads() == []
+
+
+def stalled_body(sock, stop) -> None:
+    """Answers 10 bytes of a 100-byte body, then stalls."""
+    read_head(sock)
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+    stop.wait(10)
+
+
+def test_a_streamed_item_with_its_own_signal_can_be_aborted_while_read():
+    controller = AbortController()
+    with ScriptedServer(stalled_body) as server:
+        binding = Binding("API", VPCService(ipv4="127.0.0.1", http_port=server.port))
+        items = [url(0), {"url": url(1), "signal": controller.signal}]
+        first, second = binding.fetch_many(items, stream=True, timeout=10)
+        first.close()
+
+        timer = threading.Timer(0.05, controller.abort, args=("late",))
+        timer.start()
+        with pytest.raises(AbortError):
+            second.content  # noqa: B018 - blocks until the abort
+        timer.join()
+        second.close()
+        binding.close()

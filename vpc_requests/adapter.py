@@ -228,8 +228,8 @@ class VPCServiceAdapter(HTTPAdapter):
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         if where.server_hostname is None:
             return host_params, {}
+        key: Any = (where.server_hostname, verify, cert)
         try:
-            key = (where.server_hostname, verify, cert)
             cached = self._tls_kwargs.get(key)
         except TypeError:  # an unhashable cert= (a list): no caching
             key = cached = None

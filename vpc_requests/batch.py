@@ -19,7 +19,8 @@ import json
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, TextIO, Union
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO, Union
 
 from requests.models import PreparedRequest, Request, Response
 
@@ -29,7 +30,7 @@ from .errors import AbortError, ProxyError
 if TYPE_CHECKING:
     from .binding import Binding
 
-__all__ = ["Item", "PROGRESS_INTERVAL", "fetch_many", "run_fetch_many"]
+__all__ = ["PROGRESS_INTERVAL", "Item", "fetch_many", "run_fetch_many"]
 
 #: What one input item may be: a URL, a :class:`requests.Request` or
 #: :class:`requests.PreparedRequest`, or a mapping of :meth:`Binding.fetch`
@@ -63,8 +64,9 @@ def fetch_many(
     fetches in flight are aborted and every worker thread has ended when
     ``close()`` returns.
 
-    With ``stream=True`` read each response before asking for the next
-    result: bodies not read when the batch stops are cut off.
+    With ``stream=True`` each response is yielded with its body unread;
+    stopping the batch does not cut the bodies of responses already
+    yielded, and closes those never yielded.
 
     :param binding: the binding every fetch goes through.
     :param resources: any iterable of items: a URL string, a
@@ -107,13 +109,12 @@ def fetch_many(
 class _Slot:
     """One item on its way through the batch."""
 
-    __slots__ = ("item", "result", "done", "fatal")
+    __slots__ = ("done", "item", "result")
 
     def __init__(self, item: Any) -> None:
         self.item = item
         self.result: Any = None
         self.done = False
-        self.fatal = False
 
 
 class _Invalid:
@@ -123,9 +124,6 @@ class _Invalid:
 
     def __init__(self, error: Exception) -> None:
         self.error = error
-
-
-_STOP = None  # tells a worker to end
 
 
 class _Batch:
@@ -147,8 +145,11 @@ class _Batch:
         lock = threading.Lock()
         self.work_ready = threading.Condition(lock)  # workers wait here
         self.result_ready = threading.Condition(lock)  # the consumer waits here
-        self.todo: collections.deque[_Slot | None] = collections.deque()
+        self.todo: collections.deque[_Slot] = collections.deque()
         self.awaited: _Slot | None = None  # the result the consumer waits for
+        # A KeyboardInterrupt (or SystemExit) raised in a worker, by a hook:
+        # it stops the batch at once and is raised to the consumer.
+        self.fatal: BaseException | None = None
         self.workers: list[threading.Thread] = []
 
     # -- the consumer's side
@@ -182,11 +183,11 @@ class _Batch:
                 head = pending[0]
                 if not head.done:
                     self._wait(head)
+                if self.fatal is not None:
+                    raise self.fatal
                 if user_signal is not None and user_signal.aborted:
                     raise AbortError(user_signal.reason)
                 pending.popleft()
-                if head.fatal:
-                    raise head.result
                 result = head.result
                 head.result = head.item = None
                 if meter is not None:
@@ -196,6 +197,9 @@ class _Batch:
             self._stop(abort=not clean)
             if remove_callback is not None:
                 remove_callback()
+            for slot in pending:  # done, never yielded: give the connections back
+                if isinstance(slot.result, Response):
+                    slot.result.close()
             if meter is not None:
                 meter.close()
 
@@ -204,7 +208,7 @@ class _Batch:
         with self.result_ready:
             self.awaited = head
             try:
-                while not head.done:
+                while not head.done and self.fatal is None:
                     if user_signal is not None and user_signal.aborted:
                         return
                     self.result_ready.wait(_POLL)
@@ -235,12 +239,14 @@ class _Batch:
         with self.work_ready:
             self.stopping = True
             self.todo.clear()
-            self.todo.extend([_STOP] * len(self.workers))
             self.work_ready.notify_all()
         if abort:
             self.controller.abort("fetch_many stopped")
         for worker in self.workers:
-            worker.join()
+            try:
+                worker.join()
+            except RuntimeError:  # not started: interrupted between append and start
+                pass
 
     # -- the workers' side
 
@@ -249,18 +255,21 @@ class _Batch:
         todo = self.todo
         while True:
             with work_ready:
-                while not todo:
+                while not todo and not self.stopping:
                     work_ready.wait()
+                if self.stopping:
+                    return
                 slot = todo.popleft()
-            if slot is None or self.stopping:
-                return
             try:
                 slot.result = self._fetch(slot.item)
-            except Exception as exc:  # the item's result
+            except Exception as exc:  # noqa: BLE001 - the item's result
                 slot.result = exc
-            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the batch
-                slot.result = exc
-                slot.fatal = True
+            except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit: stop the batch
+                with self.result_ready:
+                    self.fatal = exc
+                    self.stopping = True
+                    self.result_ready.notify_all()
+                return
             with self.result_ready:
                 slot.done = True
                 if slot is self.awaited:  # wake the consumer only for its result
@@ -279,15 +288,23 @@ class _Batch:
         else:
             resource = item
         own = kwargs.get("signal")
-        if own is None:
+        stream = kwargs.get("stream", False)
+        if own is None and not stream:
             return self.binding.fetch(resource, **{**kwargs, "signal": self.controller.signal})
-        # The item has a signal of its own: follow both.
-        both = AbortController()
-        undo = (own.add_callback(both.abort), self.controller.signal.add_callback(both.abort))
+        # A signal for this item alone, following the batch's while the fetch
+        # runs, and the item's own (for a streamed body, as long as it is
+        # read): a streamed response's abort scope then stays with the item,
+        # not on the batch's signal for the whole batch.
+        alone = AbortController()
+        unlink = [self.controller.signal.add_callback(alone.abort)]
+        if own is not None:
+            unlink_own = own.add_callback(alone.abort)
+            if not stream:
+                unlink.append(unlink_own)
         try:
-            return self.binding.fetch(resource, **{**kwargs, "signal": both.signal})
+            return self.binding.fetch(resource, **{**kwargs, "signal": alone.signal})
         finally:
-            for remove in undo:
+            for remove in unlink:
                 remove()
 
 
@@ -306,7 +323,7 @@ class _Meter:
 
 def _progress(name: str, total: int | None) -> _Meter:
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
     except ImportError:
         return _PlainMeter(name, total)
     return _TqdmMeter(tqdm, name, total)
@@ -372,7 +389,7 @@ class _PlainMeter(_Meter):
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
