@@ -344,3 +344,21 @@ def test_abort_error_is_a_request_exception_and_pickles() -> None:
     assert (copy.reason, str(copy)) == ("why", str(error))
     unpicklable = pickle.loads(pickle.dumps(AbortError(threading.Lock())))
     assert "lock" in str(unpicklable.reason)
+
+
+def test_a_long_lived_signal_forgets_streamed_fetches_once_their_body_is_done(
+    http_service: PrivateService, bindings: Callable[..., Binding]
+) -> None:
+    http_service.handler = lambda seen: Reply(body=b"x" * 50_000)
+    binding = bindings(http_service.port)
+    controller = AbortController()
+    streamed = binding.fetch("http://internal-api.company.local/", stream=True, signal=controller.signal)
+    closed = binding.fetch("http://internal-api.company.local/", stream=True, signal=controller.signal)
+    # While the bodies are unread, the signal still covers them ...
+    assert len(controller.signal._callbacks) == 2
+    assert sum(len(chunk) for chunk in streamed.iter_content(8192)) == 50_000
+    closed.close()
+    # ... and no longer once they are read or closed: nothing accumulates.
+    assert len(controller.signal._callbacks) == 0
+    controller.abort()
+    assert binding.fetch("http://internal-api.company.local/").status_code == 200

@@ -738,3 +738,20 @@ def test_twin_responses_refuses_an_unregistered_url(
     assert type(info.value) is requests.ConnectionError
     assert not isinstance(info.value, ProxyError)
     assert http_service.connections == 0
+
+
+def test_a_response_hook_that_raises_does_not_leak_the_response(http_service: PrivateService) -> None:
+    got: list[requests.Response] = []
+
+    def hook(response: requests.Response, **kwargs: object) -> None:
+        got.append(response)
+        raise RuntimeError("hook failed")
+
+    with Binding("PRIVATE_API", VPCService(ipv4="127.0.0.1", http_port=http_service.port)) as api:
+        with pytest.raises(RuntimeError, match="hook failed"):
+            api.fetch("http://internal-api.company.local/", hooks={"response": hook}, stream=True)
+        # the twin: a hook that returns normally leaves the response open for the caller
+        kept = api.fetch("http://internal-api.company.local/", hooks={"response": lambda r, **k: r}, stream=True)
+        assert not kept.raw.closed
+        kept.close()
+    assert got[0].raw.closed

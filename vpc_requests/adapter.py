@@ -19,14 +19,14 @@ import re
 import threading
 import time
 from types import TracebackType
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
 from requests.auth import _basic_auth_str
-from requests.utils import check_header_validity, get_auth_from_url
+from requests.utils import get_auth_from_url
 from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
@@ -45,7 +45,7 @@ if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: 
         "get_connection_with_tls_context; upgrade with: pip install -U 'requests>=2.32.3'"
     )
 
-__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry"]
+__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry", "on_body_done"]
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ class VPCServiceAdapter(HTTPAdapter):
             or heard from (S11); also the matching ``requests`` exception.
             With ``errors="response"`` the ``500`` response is returned instead.
         :raises requests.exceptions.InvalidHeader: for a header name or value
-            with CR, LF, NUL or leading whitespace; nothing is sent.
+            with CR, LF or NUL; nothing is sent.
         :raises ~vpc_requests.AbortError: when the fetch's signal fired.
         """
         where = self.route(str(request.url))
@@ -300,13 +300,7 @@ class VPCServiceAdapter(HTTPAdapter):
         outgoing._vpc_route = (self, where)  # type: ignore[attr-defined]  # for the hooks below
         if proxies and "Proxy-Authorization" in outgoing.headers:
             _drop_proxy_credentials(outgoing.headers, proxies)
-        valid = _VALID_HEADERS
-        for header in outgoing.headers._store.values():  # type: ignore[attr-defined]  # (name, value)
-            if isinstance(header[1], (str, bytes)) and header not in valid:
-                _check_header(header)
-                if len(valid) >= _VALID_HEADERS_SIZE:
-                    valid.clear()
-                valid.add(header)
+        _check_headers(outgoing.headers)
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         try:
@@ -357,10 +351,6 @@ class VPCServiceAdapter(HTTPAdapter):
 
 _RESIZE_LOCK = threading.Lock()
 _TLS_CACHE_SIZE = 64
-# Header fields already checked by check_header_validity (the same few
-# fields go out on every request); cleared when it grows large.
-_VALID_HEADERS: set[tuple[Any, Any]] = set()
-_VALID_HEADERS_SIZE = 4096
 
 
 def _pool_key(request_context: dict[str, Any]) -> Any:
@@ -403,12 +393,25 @@ class _Response(Response):
         chunks = super().iter_content(chunk_size, decode_unicode)  # type: ignore[arg-type]
         return self._translating(chunks)
 
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._body_done()
+
+    def _body_done(self) -> None:
+        callbacks = self.__dict__.pop("_vpc_on_body_done", ())
+        for callback in callbacks:
+            callback()
+
     def _translating(self, chunks: Iterator[Any]) -> Iterator[Any]:
         adapter, where, active = getattr(self, "_vpc", (None, None, None))
         started = time.perf_counter()
         try:
             yield from chunks
+            self._body_done()
         except (requests.RequestException, OSError) as exc:
+            self._body_done()
             if isinstance(exc, (ProxyError, AbortError)):
                 raise
             if active is not None and active.signal.aborted:
@@ -420,29 +423,45 @@ class _Response(Response):
             raise failure from exc
 
 
+def on_body_done(response: Response, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` once ``response``'s body has been read to the end,
+    has failed, or the response is closed (at once if the body was already
+    read).
+
+    :param response: a response from a :class:`VPCServiceAdapter`.
+    :param callback: takes no arguments.
+    """
+    if isinstance(response, _Response) and not response._content_consumed:  # type: ignore[attr-defined]
+        response.__dict__.setdefault("_vpc_on_body_done", []).append(callback)
+    else:
+        callback()
+
+
 _FORBIDDEN = re.compile("[\r\n\x00]")
 _FORBIDDEN_BYTES = re.compile(b"[\r\n\x00]")
 
 
-def _check_header(header: tuple[Any, Any]) -> None:
-    """requests' ``check_header_validity``, plus a refusal of CR, LF and NUL
-    anywhere in the name or value (RFC 9110 5.5): requests' own check lets a
-    trailing newline through in some versions (2.32.3), and a
-    PreparedRequest's headers can change after requests checked them. The
-    message names the header, never its value (it may be a credential)."""
-    check_header_validity(header)
-    name, value = header
-    for where, part in (("name", name), ("value", value)):
-        if isinstance(part, str):
-            bad = _FORBIDDEN.search(part) is not None
-        elif isinstance(part, bytes):
-            bad = _FORBIDDEN_BYTES.search(part) is not None
-        else:
-            continue
-        if bad:
-            raise requests.exceptions.InvalidHeader(
-                f"header {name!r} has a CR, LF or NUL character in its {where}; refused before sending"
-            )
+def _check_headers(headers: Mapping[str, Any]) -> None:
+    """Refuse CR, LF and NUL anywhere in a header name or value (RFC 9110
+    5.5), before anything is sent. requests checks headers when it prepares
+    a request, but 2.32.3 lets a trailing newline through, and a
+    PreparedRequest's headers can change after it was prepared. The message
+    names the header, never its value (it may be a credential).
+
+    :raises requests.exceptions.InvalidHeader: for a forbidden character.
+    """
+    for name, value in headers.items():
+        for where, part in (("name", name), ("value", value)):
+            if isinstance(part, str):
+                bad = _FORBIDDEN.search(part) is not None
+            elif isinstance(part, bytes):
+                bad = _FORBIDDEN_BYTES.search(part) is not None
+            else:
+                continue
+            if bad:
+                raise requests.exceptions.InvalidHeader(
+                    f"header {name!r} has a CR, LF or NUL character in its {where}; refused before sending"
+                )
 
 
 def _log_failure(

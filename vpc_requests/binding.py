@@ -22,7 +22,7 @@ from requests.utils import default_headers
 
 from . import abort
 from .abort import AbortSignal
-from .adapter import VPCServiceAdapter
+from .adapter import VPCServiceAdapter, on_body_done
 from .batch import Item
 from .batch import fetch_many as _fetch_many
 from .errors import AbortError, ProxyError, RedirectError
@@ -264,7 +264,12 @@ class Binding:
         try:
             with active:
                 response = self._exchange(request, redirect, send)
-            done = not send["stream"]
+            if send["stream"]:
+                # The caller reads the body: the signal covers it until the
+                # body is read or the response closed.
+                on_body_done(response, active.release)
+            else:
+                done = True
             return response
         except (requests.RequestException, OSError, ValueError) as exc:
             done = True
@@ -381,7 +386,11 @@ class Binding:
         response = self._adapter.send(request, send["stream"], send["timeout"], send["verify"], send["cert"])
         response.elapsed = timedelta(seconds=time.perf_counter() - started)
         if request.hooks.get("response"):
-            response = dispatch_hook("response", request.hooks, response, proxies={}, **send)
+            try:
+                response = dispatch_hook("response", request.hooks, response, proxies={}, **send)
+            except BaseException:
+                response.close()
+                raise
         return response
 
 
