@@ -7,6 +7,7 @@ load time per format, and the share of it spent parsing the files.
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import sys
@@ -79,7 +80,7 @@ def main(count: int = 1000, rounds: int = 7) -> None:
             path = folder / wrangler
             env = load_env(path)
             assert len(env) == count, len(env)
-            seconds = median_seconds(lambda: load_env(path), rounds)
+            seconds = median_seconds(functools.partial(load_env, path), rounds)
             print(f"  load_env({wrangler}):{' ' * (16 - len(wrangler))}{seconds * 1000:7.1f} ms")
         text = (folder / "wrangler.jsonc").read_text()
         jsonc = median_seconds(lambda: json.loads(strip_jsonc(text)), rounds)

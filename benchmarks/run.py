@@ -50,8 +50,8 @@ import urllib3
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import vpc_requests
-from vpc_requests import Binding, VPCService, VPCServiceAdapter
+import vpc_requests  # noqa: E402 - after the sys.path line: run from the checkout
+from vpc_requests import Binding, VPCService, VPCServiceAdapter  # noqa: E402
 
 NAME = "internal-api.company.local"
 SECTIONS = ("http", "https", "fetch_many", "memory", "config")

@@ -263,7 +263,7 @@ def test_closing_the_generator_stops_the_batch(binding, service):
 def test_leaving_a_for_loop_stops_the_batch(binding, service):
     before = set(threading.enumerate())
     pulled: list[int] = []
-    for i, result in enumerate(binding.fetch_many(counting(pulled, delay=0.05), concurrency=4)):
+    for i, _ in enumerate(binding.fetch_many(counting(pulled, delay=0.05), concurrency=4)):
         if i == 2:
             break
 
@@ -276,7 +276,7 @@ def test_keyboard_interrupt_in_the_consumer_stops_the_batch(binding, service):
     consumed = 0
 
     with pytest.raises(KeyboardInterrupt):
-        for result in binding.fetch_many(counting(pulled, delay=0.05), concurrency=4):
+        for _ in binding.fetch_many(counting(pulled, delay=0.05), concurrency=4):
             consumed += 1
             if consumed == 3:
                 raise KeyboardInterrupt

@@ -196,7 +196,9 @@ def test_config_and_services_options_before_or_after(
 
 def test_default_config_falls_back_to_wrangler_jsonc(project: Path, run: Run) -> None:
     (project / "wrangler.toml").unlink()
-    (project / "wrangler.jsonc").write_text(f'{{ // c\n "vpc_services": [{{"binding": "J", "service_id": "{API_ID}"}},]}}')
+    (project / "wrangler.jsonc").write_text(
+        f'{{ // c\n "vpc_services": [{{"binding": "J", "service_id": "{API_ID}"}},]}}'
+    )
     result = run("bindings")
     assert result.code == 0 and result.out.splitlines()[1].startswith("J ")
 
@@ -389,7 +391,7 @@ def test_service_update_switches_the_host_shape(project: Path, run: Run) -> None
     service = load_env(project / "wrangler.toml").PRIVATE_API.service
     assert (service.hostname, service.ipv4, service.tunnel_id) == (None, "10.0.3.3", TUNNEL)
     text = (project / "vpc-services.toml").read_text()
-    assert "# The main API." in text and '"{API_ID}"  # from the dashboard'.format(API_ID=API_ID) in text
+    assert "# The main API." in text and f'"{API_ID}"  # from the dashboard' in text
 
 
 def test_service_update_rename(project: Path, run: Run) -> None:

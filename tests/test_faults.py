@@ -487,7 +487,9 @@ def assert_error_response(response: requests.Response, code: str, url: str) -> N
     assert not response.ok
 
 
-@pytest.mark.parametrize("name", ["connection refused", "closed before any response", "body shorter than Content-Length"])
+@pytest.mark.parametrize(
+    "name", ["connection refused", "closed before any response", "body shorter than Content-Length"]
+)
 def test_binding_errors_response_returns_the_workers_500(name: str, env: Env) -> None:
     fault = FAULTS[name]
     with fault.server(env) as port:

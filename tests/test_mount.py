@@ -146,7 +146,7 @@ def test_without_hosts_each_binding_claims_its_service_hosts(http_service, bindi
             "127.0.0.1": binding, "db-api.company.local": named,
             "10.0.1.50": dual, "fd00::50": dual,
         }
-        session.get(f"http://127.0.0.1:1/claimed")
+        session.get("http://127.0.0.1:1/claimed")
     assert http_service.seen[0].target == "/claimed"
 
 

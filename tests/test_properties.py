@@ -451,7 +451,8 @@ def texts(draw: Any, docs: Any, kind: str, intact: int = 3) -> str:
         text = text[: draw(st.integers(0, len(text) - 1))]
     elif damage == "insert":
         at = draw(st.integers(0, len(text)))
-        text = text[:at] + draw(st.sampled_from(['"', "[", "]", "{", "=", ",", "\n", "\x00", "#", "\\", "'''"])) + text[at:]
+        inserted = draw(st.sampled_from(['"', "[", "]", "{", "=", ",", "\n", "\x00", "#", "\\", "'''"]))
+        text = text[:at] + inserted + text[at:]
     elif damage == "garbage":
         text = draw(st.text(max_size=80))
     return text

@@ -257,7 +257,7 @@ def test_ca_path_is_a_pem_removed_on_stop(ca):
 
 def test_ca_path_needs_a_ca(http_service):
     with pytest.raises(ValueError, match="no CA"):
-        http_service.ca_path
+        http_service.ca_path  # noqa: B018
 
 
 def test_explicit_ssl_context(ca):

@@ -166,9 +166,9 @@ class _Scope:
             # which http.client no longer keeps as conn.sock when the
             # response closes the connection (see _DialerMixin.getresponse).
             for attr in ("sock", "vpc_response_sock"):
-                sock = getattr(conn, attr, None)
-                if sock is not None:
-                    _shutdown(sock)
+                held = getattr(conn, attr, None)
+                if held is not None:
+                    _shutdown(held)
 
     def __enter__(self) -> _Scope:
         self.signal.throw_if_aborted()
@@ -252,7 +252,7 @@ class _Timers:
 
     def _after_fork(self) -> None:
         # The thread does not exist in a forked child; start afresh there.
-        self.__init__()  # type: ignore[misc]
+        type(self).__init__(self)
 
 
 _TIMERS = _Timers()

@@ -13,25 +13,28 @@ key, so nothing is mutated per request), ``build_response`` and ``send``
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import re
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, cast
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import _basic_auth_str
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
-from requests.auth import _basic_auth_str
 from requests.utils import get_auth_from_url
 from urllib3.exceptions import ProtocolError
+from urllib3.poolmanager import PoolKey
 from urllib3.util.retry import Retry
 
 from . import forks
-from .abort import current_scope
+from .abort import _Scope, current_scope
 from .connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
 from .errors import AbortError, ProxyError, error_response, from_transport, translate
 from .routing import Route, route
@@ -39,8 +42,10 @@ from .service import VPCService
 from .tls import pool_kwargs as tls_pool_kwargs
 
 if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: no cover
+    from requests.__version__ import __version__ as _found
+
     raise ImportError(
-        f"vpc_requests needs requests >= 2.32.3 (found {requests.__version__}), "
+        f"vpc_requests needs requests >= 2.32.3 (found {_found}), "
         "whose HTTPAdapter has build_connection_pool_key_attributes and "
         "get_connection_with_tls_context; upgrade with: pip install -U 'requests>=2.32.3'"
     )
@@ -297,7 +302,9 @@ class VPCServiceAdapter(HTTPAdapter):
         """
         where = self.route(str(request.url))
         outgoing = _with_host(request, where)
-        outgoing._vpc_route = (self, where)  # type: ignore[attr-defined]  # for the hooks below
+        # Carried for the hooks below (read back by _route_of): an attribute
+        # of ours on requests' object, which does not declare it.
+        outgoing._vpc_route = (self, where)  # type: ignore[attr-defined]
         if proxies and "Proxy-Authorization" in outgoing.headers:
             _drop_proxy_credentials(outgoing.headers, proxies)
         _check_headers(outgoing.headers)
@@ -336,8 +343,9 @@ class VPCServiceAdapter(HTTPAdapter):
         # Same object layout, one overridden method: the body reader
         # translates transport errors (see _Response).
         response.__class__ = _Response
-        response._vpc = (self, _route_of(self, req), current_scope())  # type: ignore[attr-defined]
-        return response
+        translating = cast(_Response, response)
+        translating._vpc = (self, _route_of(self, req), current_scope())
+        return translating
 
     def _failure(self, exc: BaseException, where_origin: Route | str, request: Any) -> Exception:
         origin = where_origin if isinstance(where_origin, str) else where_origin.origin
@@ -353,10 +361,16 @@ _RESIZE_LOCK = threading.Lock()
 _TLS_CACHE_SIZE = 64
 
 
-def _pool_key(request_context: dict[str, Any]) -> Any:
-    """urllib3's pool key (plus the dialer) without ``maxsize``, so
-    :meth:`VPCServiceAdapter.ensure_pool_maxsize` keeps using the pools it grew."""
-    return key_fn({**request_context, "maxsize": None})
+def _key_without_maxsize(
+    make_key: Callable[[dict[str, Any]], PoolKey], request_context: dict[str, Any]
+) -> PoolKey:
+    return make_key({**request_context, "maxsize": None})
+
+
+#: urllib3's pool key (plus the dialer) without ``maxsize``, so
+#: :meth:`VPCServiceAdapter.ensure_pool_maxsize` keeps using the pools it
+#: grew. A ``functools.partial``, as urllib3's own ``key_fn_by_scheme`` entries.
+_pool_key = functools.partial(_key_without_maxsize, key_fn)
 
 
 def _grow(pool: Any, maxsize: int) -> None:
@@ -378,7 +392,7 @@ def _grow(pool: Any, maxsize: int) -> None:
 def _route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
     """The route :meth:`VPCServiceAdapter.send` computed for ``request``
     (carried by its copy), else a fresh one."""
-    carried = getattr(request, "_vpc_route", None)
+    carried: tuple[VPCServiceAdapter, Route] | None = getattr(request, "_vpc_route", None)
     if carried is not None and carried[0] is adapter:
         return carried[1]
     return adapter.route(str(request.url))
@@ -389,8 +403,16 @@ class _Response(Response):
     :class:`~vpc_requests.ProxyError` (``http_response_incomplete``, ...) or
     :class:`~vpc_requests.AbortError`, like errors before the headers."""
 
+    #: The adapter, the route and the fetch's abort scope, set by
+    #: :meth:`VPCServiceAdapter.build_response`.
+    _vpc: tuple[VPCServiceAdapter, Route, _Scope | None]
+
     def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
-        chunks = super().iter_content(chunk_size, decode_unicode)  # type: ignore[arg-type]
+        # requests types decode_unicode as Literal[True] or Literal[False], not bool.
+        if decode_unicode:
+            chunks: Iterator[Any] = super().iter_content(chunk_size, decode_unicode=True)
+        else:
+            chunks = super().iter_content(chunk_size)
         return self._translating(chunks)
 
     def close(self) -> None:
@@ -431,7 +453,7 @@ def on_body_done(response: Response, callback: Callable[[], None]) -> None:
     :param response: a response from a :class:`VPCServiceAdapter`.
     :param callback: takes no arguments.
     """
-    if isinstance(response, _Response) and not response._content_consumed:  # type: ignore[attr-defined]
+    if isinstance(response, _Response) and not response._content_consumed:
         response.__dict__.setdefault("_vpc_on_body_done", []).append(callback)
     else:
         callback()
@@ -498,22 +520,22 @@ def _with_host(request: PreparedRequest, where: Route) -> PreparedRequest:
     hop = PreparedRequest()
     hop.method = request.method
     hop.url = request.url
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    headers: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict()
     given = request.headers
     if type(given) is CaseInsensitiveDict:
         # requests' own store (lower-case name -> (name, value)), copied
         # without a per-header __setitem__.
-        store = headers._store  # type: ignore[attr-defined]
-        if "host" not in given._store:  # type: ignore[attr-defined]
+        store = headers._store
+        if "host" not in given._store:
             store["host"] = ("Host", where.host_header)
-        store.update(given._store)  # type: ignore[attr-defined]
+        store.update(given._store)
     else:
         if "Host" not in given:
             headers["Host"] = where.host_header
         headers.update(given)
     hop.headers = headers
-    hop._cookies = request._cookies  # type: ignore[attr-defined]
+    hop._cookies = request._cookies
     hop.body = request.body
     hop.hooks = request.hooks
-    hop._body_position = request._body_position  # type: ignore[attr-defined]
+    hop._body_position = request._body_position
     return hop

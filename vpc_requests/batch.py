@@ -19,8 +19,8 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TextIO, Union
+from collections.abc import Iterable, Iterator, Mapping, Sized
+from typing import TYPE_CHECKING, Any, TextIO, Union, cast
 
 from requests.models import PreparedRequest, Request, Response
 
@@ -98,7 +98,7 @@ def fetch_many(
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
     if signal is not None and not isinstance(signal, AbortSignal):
         raise TypeError(f"signal must be an AbortSignal, got {type(signal).__name__}")
-    total = len(resources) if hasattr(resources, "__len__") else None  # type: ignore[arg-type]
+    total = len(cast(Sized, resources)) if hasattr(resources, "__len__") else None
     # As many pooled connections as threads: none opened only to be discarded.
     binding.adapter.ensure_pool_maxsize(concurrency)
     batch = _Batch(binding, concurrency, signal, fetch_kwargs)
@@ -323,7 +323,7 @@ class _Meter:
 
 def _progress(name: str, total: int | None) -> _Meter:
     try:
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
     except ImportError:
         return _PlainMeter(name, total)
     return _TqdmMeter(tqdm, name, total)
@@ -331,7 +331,7 @@ def _progress(name: str, total: int | None) -> _Meter:
 
 class _TqdmMeter(_Meter):
     def __init__(self, tqdm: Any, name: str, total: int | None) -> None:
-        class Bar(tqdm):  # type: ignore[misc, valid-type]
+        class Bar(tqdm):  # type: ignore[misc]  # tqdm is untyped: its class is Any
             monitor_interval = 0  # no monitor thread left behind
 
         self.bar = Bar(total=total, desc=name, unit="req", file=sys.stderr, dynamic_ncols=True)

@@ -10,12 +10,13 @@ follows redirects itself, through this binding only (S8).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
-from typing import Any, Iterable, Iterator, Mapping, Union
+from typing import Any, Union
 
 import requests
-from requests.hooks import dispatch_hook
 from requests.cookies import RequestsCookieJar
+from requests.hooks import dispatch_hook
 from requests.models import PreparedRequest, Request, Response
 from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
@@ -122,8 +123,8 @@ class Binding:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            state["name"], state["service"], tunnel=state["tunnel"],
+        type(self).__init__(
+            self, state["name"], state["service"], tunnel=state["tunnel"],
             errors=state["errors"], **state["adapter_kwargs"],
         )
 
@@ -296,7 +297,7 @@ class Binding:
             if headers is not None:
                 prepared.headers = _merge_headers(prepared.headers, headers)
             if extra.get("params"):
-                prepared.prepare_url(prepared.url, extra["params"])
+                prepared.prepare_url(str(prepared.url), extra["params"])
             if body is not None or extra.get("json") is not None or extra.get("files"):
                 for name in ("Content-Length", "Transfer-Encoding", "Content-Type"):
                     prepared.headers.pop(name, None)
@@ -334,21 +335,22 @@ class Binding:
                 "fetch() takes a URL string, a requests.Request or a requests.PreparedRequest; "
                 f"got {type(resource).__name__}"
             )
-        self._adapter.route(str(url))
+        target = str(url)  # a str: route() refuses anything else
+        self._adapter.route(target)
         # PreparedRequest.prepare(), step by step, without its work for
         # nothing: empty params and data are None (an empty dict costs
         # requests an encoding pass), no cookies an empty jar (no Cookie
         # header lookup).
         prepared = PreparedRequest()
         prepared.prepare_method(method)
-        prepared.prepare_url(url, params or None)
+        prepared.prepare_url(target, params or None)
         prepared.prepare_headers(merged)
         if cookies is None:
-            prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]
+            prepared._cookies = RequestsCookieJar()
         else:
             prepared.prepare_cookies(cookies)
         prepared.prepare_body(data or None, files, json)
-        prepared.prepare_auth(auth, url)
+        prepared.prepare_auth(auth, target)
         prepared.prepare_hooks(hooks)
         return prepared
 

@@ -103,11 +103,11 @@ class Env:
             raise KeyError(self._unknown(name)) from None
 
     def __getattr__(self, name: str) -> Binding:
-        bindings = self.__dict__.get("_bindings")
+        bindings: dict[str, Binding] | None = self.__dict__.get("_bindings")
         if bindings is None or name.startswith("__"):
             raise AttributeError(name)
         try:
-            return bindings[name]  # type: ignore[no-any-return]
+            return bindings[name]
         except KeyError:
             raise AttributeError(self._unknown(name)) from None
 
@@ -201,6 +201,7 @@ def _bind(document: Document, spec: BindingSpec, contents: ServicesFile) -> Bind
 
 
 def _lookup(document: Document, spec: BindingSpec, contents: ServicesFile) -> VPCService:
+    value: str | None
     if spec.service_id is not None:
         service = contents.services.get(spec.service_id)
         if service is not None:

@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -220,7 +220,14 @@ class _DialTimedOut(_DialFailed, ProxyConnectTimeout):
     """A dial failure that is a timeout (``dns_timeout``, ``connection_timeout``)."""
 
 
-class _DialerMixin:
+if TYPE_CHECKING:
+    # Type checkers see the mixin as the urllib3 connection it is mixed into.
+    _MixinBase = HTTPConnection
+else:
+    _MixinBase = object
+
+
+class _DialerMixin(_MixinBase):
     """Opens the socket through the pool's :class:`Dialer` and ties the
     connection to the running fetch's abort scope."""
 
@@ -235,25 +242,20 @@ class _DialerMixin:
     def _new_conn(self) -> socket.socket:
         # Same contract and exceptions as urllib3's HTTPConnection._new_conn.
         try:
-            return self.vpc_dialer.connect(
-                self.port,  # type: ignore[attr-defined]
-                self.timeout,  # type: ignore[attr-defined]
-                self.source_address,  # type: ignore[attr-defined]
-                self.socket_options,  # type: ignore[attr-defined]
-            )
+            return self.vpc_dialer.connect(self.port, self.timeout, self.source_address, self.socket_options)
         except ProxyError as exc:
             log.debug("dial failed: %s", exc, exc_info=True)
             failed = exc
         except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined,arg-type]
+            raise NameResolutionError(self.host, self, exc) from exc
         except socket.timeout as exc:
             raise ConnectTimeoutError(
                 self,
-                f"Connection to {self.host} timed out. (connect timeout={self.timeout})",  # type: ignore[attr-defined]
+                f"Connection to {self.host} timed out. (connect timeout={self.timeout})",
             ) from exc
         except OSError as exc:
             raise NewConnectionError(
-                self, f"Failed to establish a new connection: {exc}"  # type: ignore[arg-type]
+                self, f"Failed to establish a new connection: {exc}"
             ) from exc
         # Raised outside the except clause so that the chain ends at the
         # ProxyError's own message (translate() reports the innermost one).
@@ -262,9 +264,9 @@ class _DialerMixin:
         )
         error: Exception
         if isinstance(carried, ProxyConnectTimeout):
-            error = ConnectTimeoutError(self, f"Connection to {self.host} timed out: {failed.detail}")  # type: ignore[attr-defined]
+            error = ConnectTimeoutError(self, f"Connection to {self.host} timed out: {failed.detail}")
         else:
-            error = NewConnectionError(self, f"Failed to establish a new connection: {failed.detail}")  # type: ignore[arg-type]
+            error = NewConnectionError(self, f"Failed to establish a new connection: {failed.detail}")
         raise error from carried
 
     def request(self, *args: Any, **kwargs: Any) -> None:
@@ -273,14 +275,14 @@ class _DialerMixin:
             active.watch_connection(self)
         else:
             self.vpc_scope = None
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        super().request(*args, **kwargs)
 
     def getresponse(self) -> Any:
         # http.client drops self.sock when the response will close the
         # connection, yet the body is still read from that socket: keep it,
         # so that an abort while streaming such a body can shut it down.
         self.vpc_response_sock = self.sock
-        return super().getresponse()  # type: ignore[misc]
+        return super().getresponse()
 
 
 class VPCHTTPConnection(_DialerMixin, HTTPConnection):
@@ -304,24 +306,24 @@ class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
         if self._vpc_tls_tunnel:
             # What urllib3 (2.0 to 2.8) reads as "tunnel open through an
             # https proxy": it then wraps the origin's TLS inside (TLS in TLS).
-            self._tunnel_host = self.host  # type: ignore[attr-defined]
-            self._tunnel_port = self.port  # type: ignore[attr-defined]
+            self._tunnel_host = self.host
+            self._tunnel_port = self.port
             self._tunnel_scheme = "https"
         return sock
 
     def _connect_tls_proxy(self, hostname: str, sock: socket.socket) -> ssl.SSLSocket:
         if self._vpc_tls_tunnel:
-            return sock  # type: ignore[return-value]  # the Dialer did it
+            return cast(ssl.SSLSocket, sock)  # the Dialer did it: _new_conn saw an SSLSocket
         return super()._connect_tls_proxy(hostname, sock)
 
     def _tunnel(self) -> None:
         if not self._vpc_tls_tunnel:  # the Dialer sent CONNECT
-            super()._tunnel()  # type: ignore[misc]
+            super()._tunnel()
 
     def close(self) -> None:
         if self._vpc_tls_tunnel:
             self._vpc_tls_tunnel = False
-            self._tunnel_host = self._tunnel_port = None  # type: ignore[attr-defined]
+            self._tunnel_host = self._tunnel_port = None
         super().close()
 
 
@@ -333,10 +335,16 @@ class VPCHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = VPCHTTPSConnection
 
 
+def _pool_key_class() -> type[PoolKey]:
+    """A namedtuple of urllib3's ``PoolKey`` fields (which vary across urllib3
+    versions) plus ``key_vpc_dialer``: what urllib3 asks of a key class, a
+    namedtuple with at least ``PoolKey``'s fields."""
+    fields = (*PoolKey._fields, "key_vpc_dialer")
+    return cast("type[PoolKey]", collections.namedtuple("VPCPoolKey", fields))
+
+
 #: urllib3's pool key plus the dialer, so pools of different bindings or
 #: transports never mix.
-VPCPoolKey = collections.namedtuple(  # type: ignore[misc]
-    "VPCPoolKey", PoolKey._fields + ("key_vpc_dialer",)
-)
+VPCPoolKey = _pool_key_class()
 
 key_fn = functools.partial(_default_key_normalizer, VPCPoolKey)

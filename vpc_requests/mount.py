@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from typing import Any, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -98,10 +99,10 @@ class _Routes:
 
     def adapter_for(self, url: str) -> BaseAdapter | None:
         """The binding adapter ``url`` must go through, if any."""
-        pending = getattr(self._pending, "hop", None)
+        pending: tuple[str, VPCServiceAdapter] | None = getattr(self._pending, "hop", None)
         self._pending.hop = None
         if pending is not None and pending[0] == url:
-            return pending[1]  # type: ignore[no-any-return]
+            return pending[1]
         try:
             host = urlsplit(url).hostname
         except ValueError:
@@ -126,7 +127,7 @@ class _Routes:
         return {"table": self.table}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
+        type(self).__init__(self)
         self.table.update(state["table"])
 
 
@@ -149,9 +150,9 @@ class HostRouter(BaseAdapter):
         """Normalised URL host -> binding."""
         return self.routes.table
 
-    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
         adapter = self.routes.adapter_for(str(request.url)) or self.fallback
-        return adapter.send(request, **kwargs)
+        return adapter.send(request, *args, **kwargs)
 
     def close(self) -> None:
         self.fallback.close()

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 from requests.models import PreparedRequest, Response
-from requests.utils import requote_uri, rewind_body, to_native_string
+from requests.utils import requote_uri, rewind_body
 
 __all__ = ["next_request", "next_url"]
 
@@ -39,7 +39,7 @@ def next_url(request_url: str, response: Response) -> str | None:
         target = urljoin(response.url, requote_uri(target))
     else:
         target = requote_uri(target)
-    return to_native_string(target)
+    return target
 
 
 def next_request(request: PreparedRequest, response: Response) -> PreparedRequest:
@@ -59,11 +59,11 @@ def next_request(request: PreparedRequest, response: Response) -> PreparedReques
             hop.headers.pop(name, None)
         hop.body = None
     hop.headers.pop("Cookie", None)
-    if hop._cookies:  # type: ignore[attr-defined]
-        hop.prepare_cookies(hop._cookies)  # type: ignore[attr-defined]
+    if hop._cookies:
+        hop.prepare_cookies(hop._cookies)
     if "Authorization" in hop.headers and _HELPERS.should_strip_auth(str(request.url), str(hop.url)):
         del hop.headers["Authorization"]
-    if hop._body_position is not None and (  # type: ignore[attr-defined]
+    if hop._body_position is not None and (
         "Content-Length" in hop.headers or "Transfer-Encoding" in hop.headers
     ):
         rewind_body(hop)

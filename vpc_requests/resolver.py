@@ -21,8 +21,9 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from .errors import ProxyError, proxy_error
 

@@ -31,7 +31,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 
@@ -109,6 +109,11 @@ class VPCService:
     cert_verification_mode: str
     created_at: str | None
     updated_at: str | None
+    if TYPE_CHECKING:
+        # Whether from_api() was given tls_settings (kept for to_api() round
+        # trips). Declared for type checkers only: at run time it is a slot,
+        # not a dataclass field, so equality, hashing and repr ignore it.
+        _tls_given: bool
 
     def __init__(
         self,

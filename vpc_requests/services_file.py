@@ -106,7 +106,7 @@ def _validate(document: Document) -> ServicesFile:
         if service.service_id in services:
             raise document.error(f"service_id {service.service_id!r} is used more than once",
                                  base + (index,), "service_id")
-        services[service.service_id] = service  # type: ignore[index]
+        services[_id(service)] = service
     return ServicesFile(document.path, services, _tunnels(document, tunnels))
 
 
@@ -130,20 +130,27 @@ def _entries(document: Document) -> tuple[list[Any], KeyPath, Any]:
     return entries, (key,), data.get("tunnels", {})
 
 
-def _service(document: Document, entry: object, where: KeyPath) -> VPCService:
+def _service(document: Document, entry: Any, where: KeyPath) -> VPCService:
     if document.kind == "toml" and isinstance(entry, Mapping):
         for key in entry:
             if key not in API_FIELDS:
                 document.warn(f"unknown key {key!r} in a service ignored; "
                               f"known: {', '.join(sorted(API_FIELDS))}", where + (key,))
     try:
-        service = VPCService.from_api(entry)  # type: ignore[arg-type]
+        service = VPCService.from_api(entry)
     except ConfigError as exc:
         raise document.error(exc.message, where, exc.field) from None
     if service.service_id is None:
         raise document.error("missing; every service needs a service_id (bindings name it)",
                              where, "service_id")
     return service
+
+
+def _id(service: VPCService) -> str:
+    """The ``service_id`` of a service read from or written to a services
+    file, which :func:`_service` and :func:`create_service` ensure."""
+    assert service.service_id is not None
+    return service.service_id
 
 
 def _tunnels(document: Document, raw: object) -> dict[str, str]:
@@ -233,7 +240,7 @@ def create_service(path: str | Path, service: VPCService) -> VPCService:
                 text = tomlkit.dumps(doc)
             else:
                 text = _append_table(edit.document, edit.text, obj)
-    edit.commit(text, {**edit.current.services, service.service_id: service})  # type: ignore[dict-item]
+    edit.commit(text, {**edit.current.services, _id(service): service})
     return service
 
 
@@ -261,7 +268,7 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
             doc = tomlkit.parse(edit.text)
             _sync(doc["services"][index], old.to_api(), new.to_api(), _toml_value)
             text = tomlkit.dumps(doc)
-    edit.commit(text, {**edit.current.services, old.service_id: new})  # type: ignore[dict-item]
+    edit.commit(text, {**edit.current.services, _id(old): new})
     return new
 
 
@@ -316,15 +323,17 @@ class _Edit:
         return cls(name, document.text, _validate(document), document)
 
     def index(self, service: VPCService) -> int:
-        return list(self.current.services).index(service.service_id)  # type: ignore[arg-type]
+        return list(self.current.services).index(_id(service))
 
     def json_text(self) -> str:
         return json.dumps(self.json, indent=2) + "\n"
 
     def json_list(self) -> list[Any]:
         if isinstance(self.json, dict):
-            return self.json.setdefault("result", [])  # type: ignore[no-any-return]
-        return self.json  # type: ignore[no-any-return]
+            result: list[Any] = self.json.setdefault("result", [])
+            return result
+        entries: list[Any] = self.json
+        return entries
 
     def check_name_free(self, service: VPCService, old: VPCService | None = None) -> None:
         for other in self.current.services.values():

@@ -40,7 +40,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 if TYPE_CHECKING:
     import trustme
@@ -224,15 +224,23 @@ def _install_sni_recorder(context: ssl.SSLContext) -> None:
     if previous is None:
         context.sni_callback = _record_sni
         return
-    if previous is _record_sni or getattr(previous, "_vpc_records_sni", False):
+    if previous is _record_sni or isinstance(previous, _ChainedSNI):
         return  # shared with another service: already recording
+    # typeshed types the callback's server_name as str; it is None when the
+    # client sends no SNI.
+    context.sni_callback = _ChainedSNI(cast("Callable[[Any, str | None, ssl.SSLContext], Any]", previous))
 
-    def chained(ssl_socket: Any, server_name: str | None, ctx: ssl.SSLContext) -> Any:
+
+class _ChainedSNI:
+    """An SNI callback that records the name, then calls the one the context
+    already had."""
+
+    def __init__(self, previous: Callable[[Any, str | None, ssl.SSLContext], Any]) -> None:
+        self.previous = previous
+
+    def __call__(self, ssl_socket: Any, server_name: str | None, ctx: ssl.SSLContext) -> Any:
         _record_sni(ssl_socket, server_name, ctx)
-        return previous(ssl_socket, server_name, ctx)
-
-    chained._vpc_records_sni = True  # type: ignore[attr-defined]
-    context.sni_callback = chained
+        return self.previous(ssl_socket, server_name, ctx)
 
 
 def _require_trustme() -> Any:
@@ -391,7 +399,7 @@ class PrivateService:
         self._max_concurrent = 0
         self._open: dict[int, socket.socket] = {}
         self._threads: set[threading.Thread] = set()
-        self._ca_file: weakref.finalize | None = None
+        self._ca_file: weakref.finalize[[str], PrivateService] | None = None
         self._ca_path = ""
 
     # -- lifecycle
@@ -629,9 +637,9 @@ class PrivateService:
         method, target, version = parts
         headers = _read_fields(reader)
 
-        tokens = set()
-        transfer = []
-        lengths = []
+        tokens: set[str] = set()
+        transfer: list[str] = []
+        lengths: list[str] = []
         expect = False
         for key, value in headers:
             lower = key.lower()
@@ -800,7 +808,8 @@ def closed_port(host: str = "127.0.0.1") -> int:
     """
     with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class BacklogFull:

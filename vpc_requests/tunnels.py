@@ -32,7 +32,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 from urllib.parse import unquote, urlsplit
 
 from .errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
@@ -307,7 +307,7 @@ def socks_connect(
                 socks.SOCKS5, _addr[0], _addr[1], rdns=transport.resolves_remotely,
                 username=transport.username, password=transport.password,
             )
-            return sock
+            return cast(socket.socket, sock)  # PySocks is untyped; a socksocket is a socket.socket
 
         try:
             sock = open_socket(
@@ -354,7 +354,7 @@ def http_connect(
         target = _authority(host, port)
         lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
         if transport.username is not None:
-            token = f"{transport.username}:{transport.password or ''}".encode("utf-8")
+            token = f"{transport.username}:{transport.password or ''}".encode()
             lines.append(f"Proxy-Authorization: Basic {base64.b64encode(token).decode('ascii')}")
         sock.settimeout(_left(deadline))
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
@@ -502,9 +502,11 @@ def _socks_failure(
 ) -> ProxyError:
     socks = require_socks()
     target = _authority(host, port)
-    while isinstance(getattr(exc, "socket_err", None), socks.ProxyError):
+    inner = getattr(exc, "socket_err", None)
+    while isinstance(inner, socks.ProxyError):
         # PySocks' errors are OSErrors, so its connect() wraps them again.
-        exc = exc.socket_err  # type: ignore[attr-defined]
+        exc = inner
+        inner = getattr(exc, "socket_err", None)
     if isinstance(exc, socks.SOCKS5Error):
         try:
             reply = int(str(exc.msg)[:4], 16)

@@ -15,12 +15,13 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, NamedTuple, Union
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ImportError:  # pragma: no cover - Python < 3.11
-    import tomlkit as _toml  # type: ignore[no-redef]
+else:  # pragma: no cover - Python < 3.11
+    import tomlkit as _toml
 
 from .errors import ConfigError
 
@@ -78,7 +79,7 @@ class Document:
         :returns: the line, or ``None`` when it cannot be found.
         """
         if self._lines is None:
-            scanner = (_TomlLines if self.kind == "toml" else _JsonLines)(self.text)
+            scanner: _TomlLines | _JsonLines = _TomlLines(self.text) if self.kind == "toml" else _JsonLines(self.text)
             try:
                 self._lines = scanner.scan()
             except (IndexError, ValueError):  # pragma: no cover - defensive
@@ -129,7 +130,8 @@ def _caller_level() -> int:
     """The ``stacklevel`` that points a warning at the first caller outside
     this package."""
     here = os.path.dirname(__file__)
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_code.co_filename.startswith(here):
         frame, level = frame.f_back, level + 1
     return level
@@ -330,7 +332,7 @@ class _TomlLines(_Lines):
         table: KeyPath = ()
         text = self.text
         while True:
-            self.pos = self._BLANK.match(text, self.pos).end()
+            self.pos = _end(self._BLANK, text, self.pos)
             if self.pos >= len(text):
                 return self.lines
             if text.startswith("[[", self.pos):
@@ -369,7 +371,7 @@ class _TomlLines(_Lines):
         """A (dotted) key at ``pos``."""
         parts: list[str] = []
         while True:
-            self.pos = self._SPACE.match(self.text, self.pos).end()
+            self.pos = _end(self._SPACE, self.text, self.pos)
             char = self.text[self.pos]
             if char in "\"'":
                 end = self.skip_string()
@@ -381,7 +383,7 @@ class _TomlLines(_Lines):
                     raise ValueError(f"no key at offset {self.pos}")
                 parts.append(match.group(0))
                 self.pos = match.end()
-            self.pos = self._SPACE.match(self.text, self.pos).end()
+            self.pos = _end(self._SPACE, self.text, self.pos)
             if not self.text.startswith(".", self.pos):
                 return tuple(parts)
             self.pos += 1
@@ -396,12 +398,12 @@ class _TomlLines(_Lines):
         self.value(table + key)
 
     def value(self, path: KeyPath) -> None:
-        self.pos = self._SPACE.match(self.text, self.pos).end()
+        self.pos = _end(self._SPACE, self.text, self.pos)
         char = self.text[self.pos]
         if char == "{":
             self.pos += 1
             while True:
-                self.pos = self._BLANK.match(self.text, self.pos).end()
+                self.pos = _end(self._BLANK, self.text, self.pos)
                 if self.text[self.pos] == "}":
                     self.pos += 1
                     return
@@ -413,7 +415,7 @@ class _TomlLines(_Lines):
             self.pos += 1
             index = 0
             while True:
-                self.pos = self._BLANK.match(self.text, self.pos).end()
+                self.pos = _end(self._BLANK, self.text, self.pos)
                 if self.text[self.pos] == "]":
                     self.pos += 1
                     return
@@ -426,7 +428,7 @@ class _TomlLines(_Lines):
         elif char in "\"'":
             self.pos = self.skip_string()
         else:
-            self.pos = self._SCALAR.match(self.text, self.pos).end()
+            self.pos = _end(self._SCALAR, self.text, self.pos)
 
     def skip_string(self) -> int:
         """The offset just past the string that starts at ``pos``."""
@@ -439,9 +441,16 @@ class _TomlLines(_Lines):
         raise ValueError(f"no string at offset {self.pos}")  # pragma: no cover
 
 
+def _end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where ``pattern`` (one that matches the empty string too) ends at ``pos``."""
+    match = pattern.match(text, pos)
+    return pos if match is None else match.end()
+
+
 def _unquote(token: str) -> str:
     if token.startswith('"'):
-        return json.loads(token)
+        unquoted: str = json.loads(token)
+        return unquoted
     return token[1:-1]
 
 
