@@ -188,7 +188,6 @@ class VPCServiceAdapter(HTTPAdapter):
         }
         self.poolmanager.key_fn_by_scheme = {"http": _pool_key, "https": _pool_key}
         self._generation = forks.generation()
-        self._tls_kwargs: dict[Any, dict[str, Any]] = {}
 
     def ensure_pool_maxsize(self, maxsize: int) -> None:
         """Let every pool keep at least ``maxsize`` idle connections, so
@@ -233,18 +232,9 @@ class VPCServiceAdapter(HTTPAdapter):
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         if where.server_hostname is None:
             return host_params, {}
-        key: Any = (where.server_hostname, verify, cert)
-        try:
-            cached = self._tls_kwargs.get(key)
-        except TypeError:  # an unhashable cert= (a list): no caching
-            key = cached = None
-        if cached is None:
-            cached = tls_pool_kwargs(where.server_hostname, self.service.cert_verification_mode, verify, cert)
-            if key is not None:
-                if len(self._tls_kwargs) >= _TLS_CACHE_SIZE:
-                    self._tls_kwargs.clear()
-                self._tls_kwargs[key] = cached
-        return host_params, cached
+        return host_params, tls_pool_kwargs(
+            where.server_hostname, self.service.cert_verification_mode, verify, cert
+        )
 
     def get_connection_with_tls_context(
         self,
@@ -358,7 +348,6 @@ class VPCServiceAdapter(HTTPAdapter):
 
 
 _RESIZE_LOCK = threading.Lock()
-_TLS_CACHE_SIZE = 64
 
 
 def _key_without_maxsize(

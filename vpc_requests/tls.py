@@ -32,7 +32,8 @@ def pool_kwargs(
     """urllib3 pool keyword arguments for one https route.
 
     ``server_hostname`` is part of urllib3's pool key, so two names never
-    share a TLS connection.
+    share a TLS connection. Cached: the same settings give the same dict
+    (do not change it), with no file system access per request.
 
     :param server_hostname: the SNI name and the name the certificate is
         checked against (an IP for IP-literal URLs: no SNI is sent then).
@@ -43,6 +44,13 @@ def pool_kwargs(
     :raises OSError: for a CA bundle or client certificate path that does not
         exist, with the message ``requests`` gives.
     """
+    if isinstance(cert, list):  # requests accepts a list; the cache needs a tuple
+        cert = (str(cert[0]), str(cert[1]))
+    return _pool_kwargs(server_hostname, mode, verify, cert)
+
+
+@functools.lru_cache(maxsize=256)
+def _pool_kwargs(server_hostname: str, mode: str, verify: VerifyType, cert: CertType) -> dict[str, Any]:
     check = "none" if verify is False or mode == "disabled" else mode
     ca = None
     if check != "none":
