@@ -9,7 +9,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from vpc_requests import Binding, RoutingError, VPCService, mount
+from vpc_requests import Binding, ConfigError, RoutingError, VPCService, mount
 from vpc_requests.mount import HostRouter
 from vpc_requests.testing import PrivateService, Reply
 
@@ -165,3 +165,75 @@ def test_refused_scheme_through_binding(binding) -> None:
         mount(session, binding, hosts={"internal-api.company.local": "PRIVATE_API"})
         with pytest.raises(RoutingError, match="PRIVATE_API"):
             session.get("https://internal-api.company.local/")
+
+
+@pytest.fixture
+def escape(binding, http_service):
+    """A bound service whose /start redirects to another loopback server that
+    plain requests would reach directly; yields (session, elsewhere)."""
+    with PrivateService(name="elsewhere") as elsewhere:
+        target = f"http://127.0.0.1:{elsewhere.port}/landing"
+        http_service.handler = lambda seen: (
+            Reply.redirect(target) if seen.target == "/start" else Reply(body=b"inside")
+        )
+        with requests.Session() as session:
+            mount(session, binding, hosts={"internal-api.company.local": "PRIVATE_API"})
+            yield session, elsewhere
+
+
+def test_per_request_hooks_cannot_release_a_redirect(escape) -> None:
+    session, elsewhere = escape
+    response = session.get("http://internal-api.company.local/start", hooks={"response": [lambda r, **k: r]})
+    assert response.text == "inside" and elsewhere.seen == []
+
+
+def test_session_send_and_replaced_session_hooks_keep_redirects_in(escape) -> None:
+    session, elsewhere = escape
+    session.hooks = {"response": []}
+    prepared = session.prepare_request(requests.Request("GET", "http://internal-api.company.local/start"))
+    assert session.send(prepared).text == "inside"
+    assert elsewhere.seen == []
+
+
+def test_a_redirect_not_followed_leaves_no_trace(escape, http_service) -> None:
+    session, elsewhere = escape
+    first = session.get("http://internal-api.company.local/start", allow_redirects=False)
+    assert first.status_code == 302
+    # A later request of the script to that URL is its own: it goes out as
+    # plain requests sends it, to the unbound host.
+    assert session.get(first.headers["Location"]).status_code == 200
+    assert [s.target for s in elsewhere.seen] == ["/landing"]
+    assert [s.target for s in http_service.seen] == ["/start"]
+
+
+def test_a_binding_redirect_chain_stops_after_twenty_hops(binding, http_service) -> None:
+    def loop(seen):
+        hop = int(seen.target.strip("/") or 0)
+        return Reply.redirect(f"http://elsewhere.company.local/{hop + 1}") if hop < limit else Reply(body=b"end")
+
+    http_service.handler = loop
+    with requests.Session() as session:
+        mount(session, binding, hosts={"internal-api.company.local": "PRIVATE_API"})
+        limit = 20
+        assert session.get("http://internal-api.company.local/0").text == "end"
+        limit = 21
+        with pytest.raises(requests.TooManyRedirects):
+            session.get("http://internal-api.company.local/0")
+
+
+@pytest.mark.parametrize(
+    "key", ["internal-api.company.local:8080", "http://internal-api.company.local", "a.local/x", "u@a.local", ""]
+)
+def test_a_hosts_key_that_is_not_a_host_is_refused(binding, key: str) -> None:
+    with requests.Session() as session, pytest.raises(ConfigError, match="not a host"):
+        mount(session, binding, hosts={key: "PRIVATE_API"})
+
+
+def test_unicode_and_ipv6_hosts_match_what_requests_sends(binding, http_service) -> None:
+    with requests.Session() as session:
+        mount(session, binding, hosts={"bücher.company.local": "PRIVATE_API", "[FD00::1]": "PRIVATE_API"})
+        session.get("http://bücher.company.local/idn")
+        session.get("http://[fd00:0::1]:8080/v6")
+    assert [(s.target, s.host) for s in http_service.seen] == [
+        ("/idn", "xn--bcher-kva.company.local"), ("/v6", "[fd00:0::1]:8080"),
+    ]
