@@ -284,6 +284,60 @@ def test_keyboard_interrupt_in_the_consumer_stops_the_batch(binding, service):
     assert_stopped_cleanly(before, service, pulled, consumed, 4)
 
 
+def test_keyboard_interrupt_in_a_with_block_stops_the_batch_at_once(binding, service, monkeypatch):
+    """The results held in a variable outlive a plain ``for``; a ``with``
+    block stops the batch when an exception leaves it: no request starts
+    after, no worker thread is left."""
+    before = set(threading.enumerate())
+    pulled: list[int] = []
+    started: list[float] = []
+    fetch = binding.fetch
+
+    def recording_fetch(*args, **kwargs):
+        started.append(time.monotonic())
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(binding, "fetch", recording_fetch)
+    consumed = 0
+    with pytest.raises(KeyboardInterrupt):
+        with binding.fetch_many(counting(pulled, delay=0.05), concurrency=4) as results:
+            for _ in results:
+                consumed += 1
+                if consumed == 3:
+                    raise KeyboardInterrupt
+    stopped = time.monotonic()
+    assert batch_threads() == []  # at once, not when `results` is dropped
+
+    pulled_at_stop = len(pulled)
+    assert_stopped_cleanly(before, service, pulled, consumed, 4)
+    assert len(pulled) == pulled_at_stop and started and max(started) < stopped
+    assert next(results, None) is None  # still referenced, finished
+
+
+def test_a_with_block_left_normally_or_by_break_stops_the_batch(binding, service):
+    with binding.fetch_many([url(0), url(1)]) as results:
+        assert [r.text for r in results] == ["GET /items/0", "GET /items/1"]
+    before = set(threading.enumerate())
+    pulled: list[int] = []
+    with binding.fetch_many(counting(pulled, delay=0.05), concurrency=2) as results:
+        assert next(results).text == "GET /items/0"
+    assert_stopped_cleanly(before, service, pulled, 1, 2)
+    results.close()  # idempotent
+
+
+def test_the_results_are_generator_compatible(binding):
+    from collections.abc import Generator
+
+    results = binding.fetch_many([url(0), url(1), url(2)])
+    assert isinstance(results, Generator) and iter(results) is results
+    assert results.send(None).text == "GET /items/0"
+    assert next(results).text == "GET /items/1"
+    with pytest.raises(ValueError, match="thrown"):
+        results.throw(ValueError("thrown"))
+    assert batch_threads() == []
+    assert list(results) == []
+
+
 def test_keyboard_interrupt_from_a_response_hook_stops_the_batch(binding, service):
     before = set(threading.enumerate())
     pulled: list[int] = []
@@ -504,6 +558,38 @@ def test_run_fetch_many_writes_json_lines_in_input_order(binding, service):
     assert records[5]["status"] == 200 and "headers" not in records[5]
     [posted] = [s for s in service.seen if s.method == "POST"]
     assert posted.header("X-A") == "b"
+
+
+def test_run_fetch_many_lines_give_only_the_request(binding, service):
+    """Input lines are data: they may give the request (url, method,
+    headers, body, json, params), never how it is fetched."""
+    lines = [
+        json.dumps({"url": url(0), "verify": False}),
+        json.dumps({"url": url(1), "json": {"k": 1}, "params": {"q": "v"}, "method": "PATCH"}),
+        json.dumps({"url": url(2), "timeout": 0.001, "allow_redirects": False, "hooks": {}}),
+        json.dumps({"url": url(3), "stream": True}),
+        url(4),
+    ]
+    out = io.StringIO()
+
+    status = run_fetch_many(binding, lines, out, concurrency=2, timeout=10)
+
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert status == 1 and [r["index"] for r in records] == [0, 1, 2, 3, 4]
+    assert records[0]["url"] == url(0) and records[0]["error"]["type"] == "ValueError"
+    assert records[0]["error"]["message"] == (
+        "key 'verify' not allowed in an input line; a line may give only url, method, headers, body, json, params")
+    assert records[1]["status"] == 200 and records[1]["body"] == 'PATCH /items/1 {"k": 1}'
+    assert "keys 'timeout', 'allow_redirects', 'hooks' not allowed" in records[2]["error"]["message"]
+    assert "key 'stream' not allowed" in records[3]["error"]["message"]
+    assert records[4]["status"] == 200
+    assert sorted(paths(service)) == ["/items/1", "/items/4"]
+    assert [s.target for s in service.seen if s.method == "PATCH"] == ["/items/1?q=v"]
+
+
+def test_fetch_many_items_in_code_may_still_give_any_fetch_argument(binding, service):
+    [result] = binding.fetch_many([{"url": url(0, delay=0.5), "timeout": 0.05}])
+    assert isinstance(result, requests.Timeout)
 
 
 def test_run_fetch_many_reports_proxy_error_codes_and_headers(service):

@@ -145,7 +145,39 @@ def test_service_without_an_action_shows_its_usage(run: Run) -> None:
 
 def test_unknown_option_is_a_usage_error(run: Run) -> None:
     result = run("bindings", "--colour")
-    assert result.code == 2 and "unrecognized arguments: --colour" in result.err
+    assert_one_error_line(result, "vpc-requests: error: unrecognized arguments: --colour")
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    (("frobnicate",), "argument COMMAND: invalid choice: 'frobnicate'"),
+    (("fetch", "API"), "the following arguments are required: URL"),
+    (("service", "get"), "the following arguments are required: SERVICE"),
+    (("service", "update", "x", "--https-port"), "argument --https-port: expected one argument"),
+    (("fetch-many", "API", "in.txt", "-c", "many"), "argument -c/--concurrency: invalid int value: 'many'"),
+])
+def test_usage_errors_are_one_line(run: Run, args: tuple[str, ...], text: str) -> None:
+    result = run(*args)
+    assert_one_error_line(result, "vpc-requests: error: " + text)
+    assert "usage:" not in result.err and result.out == ""
+
+
+def test_help_of_a_subcommand_is_unchanged(run: Run) -> None:
+    result = run("service", "create", "--help")
+    assert result.code == 0 and result.err == ""
+    assert result.out.startswith("usage: vpc-requests service create [-h]")
+    assert "--http-port PORT" in result.out and "--cert-verification-mode" in result.out
+
+
+@pytest.mark.parametrize("command", [("check",), ("fetch", "API", "http://internal-api.company.local/"),
+                                     ("fetch-many", "API", "in.txt")])
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "-inf", "soon"])
+def test_timeout_must_be_a_positive_number(project: Path, run: Run, plain: PrivateService,
+                                           command: tuple[str, ...], value: str) -> None:
+    serve_config(project, http=plain.port)
+    (project / "in.txt").write_text("http://internal-api.company.local/x\n")
+    result = run(*command, f"--timeout={value}")
+    assert_one_error_line(result, "vpc-requests: error: argument --timeout: ", repr(value))
+    assert result.out == "" and plain.connections == 0
 
 
 # -- bindings ---------------------------------------------------------------------------
@@ -334,6 +366,48 @@ def test_service_create_into_api_json(project: Path, run: Run) -> None:
     assert data["success"] is True and data["result"][0]["host"] == {"ipv6": "fd00::7"}
 
 
+JSON_SERVICE = {"service_id": "s1", "name": "api", "type": "http", "host": {"hostname": "a.internal"}}
+
+
+@pytest.mark.parametrize("shape", ["list", "result", "services", "result_info"])
+def test_service_edits_of_each_api_json_shape(project: Path, run: Run, shape: str) -> None:
+    """The service list stays under the key it was read from (a bare list,
+    ``result``, ``services``); ``result_info`` counts follow it."""
+    path = project / "services.json"
+    data: object = {
+        "list": [JSON_SERVICE],
+        "result": {"success": True, "errors": [], "result": [JSON_SERVICE]},
+        "services": {"services": [JSON_SERVICE]},
+        "result_info": {"result": [JSON_SERVICE], "result_info": {"page": 1, "count": 1, "total_count": 1}},
+    }[shape]
+    path.write_text(json.dumps(data))
+
+    def services() -> list[dict[str, object]]:
+        found = json.loads(path.read_text())
+        if shape == "list":
+            return found  # type: ignore[no-any-return]
+        key = "services" if shape == "services" else "result"
+        assert set(found) == set(data)  # type: ignore[arg-type]  # no other key added
+        if shape == "result_info":
+            info = found["result_info"]
+            assert (info["page"], info["count"], info["total_count"]) == (1, len(found[key]), len(found[key]))
+        return found[key]  # type: ignore[no-any-return]
+
+    def edit(*args: str) -> None:
+        result = run("--services", "services.json", "service", *args)
+        assert result.code == 0, result.err
+
+    edit("create", "web", "--ipv4", "10.0.0.7")
+    assert [s["name"] for s in services()] == ["api", "web"]
+    edit("update", "web", "--hostname", "web.internal")
+    assert services()[1]["host"] == {"hostname": "web.internal"}
+    edit("delete", "api")
+    assert [s["name"] for s in services()] == ["web"]
+    edit("delete", "web")
+    assert services() == []
+    assert list(read_services(path).services) == []
+
+
 def test_service_create_preserves_crlf(project: Path, run: Run) -> None:
     path = project / "vpc-services.toml"
     path.write_bytes(SERVICES.replace("\n", "\r\n").encode())
@@ -360,12 +434,17 @@ def test_service_create_refuses_bad_input_and_leaves_the_file(
     assert sorted(os.listdir(project)) == ["vpc-services.toml", "wrangler.toml"]
 
 
-@pytest.mark.parametrize("args", [("--http-port", "http"), ("--cert-verification-mode", "strict"),
-                                  ("--type", "tcp")])
-def test_service_create_argparse_errors_exit_2(project: Path, run: Run, args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(("args", "text"), [
+    (("--http-port", "http"), "argument --http-port: invalid int value: 'http'"),
+    (("--http-port", "abc"), "argument --http-port: invalid int value: 'abc'"),
+    (("--cert-verification-mode", "strict"), "argument --cert-verification-mode: invalid choice: 'strict'"),
+    (("--type", "tcp"), "argument --type: invalid choice: 'tcp'"),
+])
+def test_service_create_argparse_errors_exit_2(project: Path, run: Run, args: tuple[str, ...], text: str) -> None:
     before = services_bytes(project)
     result = run("service", "create", "web", "--ipv4", "10.0.0.1", *args)
-    assert result.code == 2 and "invalid" in result.err
+    assert_one_error_line(result, "vpc-requests: error: " + text, "(see 'vpc-requests service create --help')")
+    assert result.out == ""
     assert services_bytes(project) == before
 
 
@@ -610,12 +689,82 @@ def test_check_insecure_accepts_any_certificate(project: Path, run: Run) -> None
     assert result.code == 0, result.out
 
 
-def test_check_ip_service_sends_no_sni_and_checks_the_ip(project: Path, run: Run) -> None:
-    with PrivateService(tls=True, names=("127.0.0.1",)) as tls:
+CHAIN_ONLY = "OK (chain only; give --sni NAME to check a name)"
+
+
+def test_check_ip_service_sends_no_sni_and_checks_the_chain_only(project: Path, run: Run) -> None:
+    """Requests to an IP service send their URL's host, which check does not
+    know: a certificate for that name is healthy, and the row says the name
+    went unchecked."""
+    with PrivateService(tls=True, names=("internal-api.company.local",)) as tls:
         serve_config(project, https=tls.port)
         result = run("check", "--cacert", tls.ca_path)
+        assert run("fetch", "API", "https://internal-api.company.local/", "--cacert", tls.ca_path).code == 0
     assert result.code == 0, result.out
-    assert result.out.splitlines()[1].split()[:5] == ["API", "https", f"127.0.0.1:{tls.port}", "-", "direct"]
+    row = result.out.splitlines()[1]
+    assert row.split()[:5] == ["API", "https", f"127.0.0.1:{tls.port}", "-", "direct"]
+    assert row.endswith(CHAIN_ONLY)
+    assert result.out.splitlines()[-1] == "1 of 1 OK"
+
+
+def test_check_ip_service_still_checks_the_chain(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("internal-api.company.local",)) as tls:
+        serve_config(project, https=tls.port)
+        result = run("check")  # the default CA bundle does not trust the test CA
+    assert result.code == 1
+    assert "FAIL tls_certificate_error: certificate verify failed" in result.out.splitlines()[1]
+
+
+def test_check_sni_sends_and_checks_the_name(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("internal-api.company.local",)) as tls:
+        serve_config(project, https=tls.port)
+        good = run("check", "--cacert", tls.ca_path, "--sni", "internal-api.company.local")
+        bad = run("check", "--cacert", tls.ca_path, "--sni", "other.company.local")
+    assert good.code == 0, good.out
+    row = good.out.splitlines()[1]
+    assert row.split()[:5] == ["API", "https", f"127.0.0.1:{tls.port}", "internal-api.company.local", "direct"]
+    assert row.endswith(" OK")
+    assert bad.code == 1
+    assert "FAIL tls_certificate_error: certificate verify failed: Hostname mismatch" in bad.out.splitlines()[1]
+
+
+def test_check_sni_ip_checks_the_ip(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("127.0.0.1",)) as tls:
+        serve_config(project, https=tls.port)
+        good = run("check", "--cacert", tls.ca_path, "--sni", "127.0.0.1", "--json")
+        bad = run("check", "--cacert", tls.ca_path, "--sni", "10.0.1.50", "--json")
+    [probe] = json.loads(good.out)
+    assert (good.code, probe["result"], probe["sni"], probe["certificate"], probe["checked_name"]) == (
+        0, "OK", None, "full", "127.0.0.1")
+    assert (bad.code, json.loads(bad.out)[0]["code"]) == (1, "tls_certificate_error")
+
+
+def test_check_sni_replaces_a_hostname_services_name(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("alias.internal",)) as tls:
+        serve_config(project, https=tls.port, hostname="localhost")
+        assert run("check", "--cacert", tls.ca_path).code == 1
+        result = run("check", "--cacert", tls.ca_path, "--sni", "alias.internal")
+    assert result.code == 0, result.out
+    assert result.out.splitlines()[1].split()[3] == "alias.internal"
+
+
+def test_check_bad_sni_is_bad_input(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, https=plain.port)
+    assert_one_error_line(run("check", "--sni", "not a name"), "server_name: 'not a name'")
+    assert plain.connections == 0
+
+
+def test_check_only_the_bindings_named(project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    with (project / "wrangler.toml").open("a") as wrangler:
+        wrangler.write(f'\n[[vpc_services]]\nbinding = "OTHER"\nservice_id = "{API_ID}"\n')
+    result = run("check", "OTHER")
+    assert result.code == 0, result.out
+    assert [line.split()[0] for line in result.out.splitlines()[1:-1]] == ["OTHER"]
+    assert eventually(lambda: plain.connections == 1)
+    assert_one_error_line(run("check", "API", "NOPE"), "no binding 'NOPE'; configured: API, OTHER")
+    time.sleep(0.05)
+    assert plain.connections == 1
 
 
 def test_check_connect_timeout(project: Path, run: Run) -> None:
@@ -726,6 +875,39 @@ def test_fetch_many_a_bad_line_is_an_error_record(project: Path, run: Run, plain
     assert broken["error"]["code"] is None and "JSON" in broken["error"]["message"]  # type: ignore[index]
     assert (good["index"], good["status"]) == (2, 200)
     assert [s.target for s in plain.seen] == ["/ok"]
+
+
+def test_fetch_many_lines_cannot_change_how_fetches_are_made(project: Path, run: Run) -> None:
+    """``verify``, ``timeout``, ... come from the command line only: a line
+    that gives one is an error record naming it, and the batch goes on."""
+    with PrivateService(tls=True, names=("other.internal",)) as tls:  # a certificate that must fail
+        serve_config(project, https=tls.port)
+        url = "https://internal-api.company.local/"
+        (project / "in.txt").write_text("\n".join(json.dumps(line) for line in [
+            {"url": url + "a", "verify": False},
+            {"url": url + "b", "timeout": 0.001, "cert": "/etc/passwd"},
+            {"url": url + "c", "method": "PUT", "headers": {"X-A": "1"}, "body": "x", "params": {"q": 1}},
+        ]) + "\n")
+        result = run("fetch-many", "API", "in.txt", "-k")  # even with -k, only -k says so
+        assert tls.seen and [s.target for s in tls.seen] == ["/c?q=1"]
+    assert result.code == 1
+    verify, several, good = records(result.out)
+    assert verify["url"] == url + "a" and verify["error"]["type"] == "ValueError"  # type: ignore[index]
+    assert "'verify' not allowed" in verify["error"]["message"]  # type: ignore[index]
+    assert "url, method, headers, body, json, params" in verify["error"]["message"]  # type: ignore[index]
+    assert "keys 'timeout', 'cert' not allowed" in several["error"]["message"]  # type: ignore[index]
+    assert good["status"] == 200
+
+
+def test_fetch_many_a_line_cannot_turn_verification_off(project: Path, run: Run) -> None:
+    with PrivateService(tls=True, names=("other.internal",)) as tls:
+        serve_config(project, https=tls.port)
+        (project / "in.txt").write_text(json.dumps({"url": "https://internal-api.company.local/",
+                                                    "verify": False}) + "\n")
+        result = run("fetch-many", "API", "in.txt")
+        assert tls.connections == 0 and tls.seen == []
+    [record] = records(result.out)
+    assert result.code == 1 and "'verify' not allowed" in record["error"]["message"]  # type: ignore[index]
 
 
 def test_fetch_many_refused_gives_error_records(project: Path, run: Run) -> None:
@@ -856,6 +1038,38 @@ def test_subprocess_fetch(project: Path, plain: PrivateService) -> None:
     assert done.returncode == 0, done.stderr
     assert plain.seen[0].host == "internal-api.company.local"
     assert json.loads(done.stdout)["host"] == "internal-api.company.local"
+
+
+def test_console_script_runs_each_subcommand(project: Path) -> None:
+    """The installed ``vpc-requests`` script, as a real process, for the
+    subcommands the ``python -m`` runs above do not cover."""
+    script = Path(sys.executable).parent / "vpc-requests"
+    assert script.exists(), script
+
+    def vpc(*args: str, code: int = 0) -> str:
+        done = subprocess.run([str(script), *args], cwd=project, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert (done.returncode, done.stderr) == (code, ""), (args, done)
+        return done.stdout
+
+    with PrivateService(tls=True, names=("127.0.0.1",)) as tls:
+        created = json.loads(vpc("service", "create", "web", "--ipv4", "127.0.0.1", "--https-port", str(tls.port),
+                                 "--json"))
+        web = created["service_id"]
+        assert uuid.UUID(web) and created["host"] == {"ipv4": "127.0.0.1"}
+        assert [line.split()[1] for line in vpc("service", "list").splitlines()[1:]] == [
+            "internal-api", "db-api", "web"]
+        assert vpc("service", "get", "web").splitlines()[0].split() == ["service_id:", web]
+        assert vpc("service", "update", "web", "--cert-verification-mode", "verify_ca") == (
+            f"Updated service web ({web}) in vpc-services.toml\n")
+        with (project / "wrangler.toml").open("a") as wrangler:
+            wrangler.write('\n[[vpc_services]]\nbinding = "WEB"\nservice = "web"\n')
+        # Only WEB: the other bindings' services are not on loopback.
+        out = vpc("check", "WEB", "--cacert", tls.ca_path, "--sni", "127.0.0.1")
+        assert eventually(lambda: tls.handshakes == 1)
+    assert out.splitlines()[1].split()[:2] == ["WEB", "https"] and out.splitlines()[-1] == "1 of 1 OK"
+    assert vpc("service", "delete", web) == f"Deleted service web ({web}) from vpc-services.toml\n"
+    assert web not in services_bytes(project).decode()
 
 
 def test_service_edits_of_an_inline_array_and_dotted_keys(project: Path, run: Run) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from vpc_requests import Binding, ConfigError, VPCService
 from vpc_requests.config import ConfigWarning, Env, load_env
-from vpc_requests.services_file import check_tunnel, read_services
+from vpc_requests.services_file import check_tunnel, read_services, update_service
 from vpc_requests.wrangler import find_wrangler_file, strip_jsonc
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
@@ -513,11 +513,103 @@ def test_env_built_in_code() -> None:
         Env([Binding("A", service), Binding("A", service)])
 
 
+@pytest.mark.parametrize("name", ["close", "path", "bindings", "services", "environment", "_bindings",
+                                  "__dunder__"])
+def test_a_binding_named_like_an_env_attribute_warns(project: Path, name: str) -> None:
+    write(project, "wrangler.toml", WRANGLER_TOML + f'\n[[vpc_services]]\nbinding = "{name}"\nservice_id = "{DB_ID}"\n')
+    with pytest.warns(ConfigWarning) as caught:
+        env = load_env(project / "wrangler.toml")
+    [warning] = caught
+    assert str(warning.message) == (
+        f"{project / 'wrangler.toml'}:14: binding {name!r} cannot be reached as env.{name} "
+        f"(that is the Env's own attribute); use env[{name!r}]")
+    assert warning.filename == __file__
+    assert env[name].service.service_id == DB_ID
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copy = pickle.loads(pickle.dumps(env))  # warned once, when loaded
+    assert copy[name].name == name
+
+
+def test_a_binding_named_like_an_env_attribute_warns_in_code() -> None:
+    service = VPCService(ipv4="127.0.0.1")
+    with pytest.warns(ConfigWarning, match=r"^binding 'close' cannot be reached as env.close .* use env\['close'\]$"):
+        env = Env([Binding("close", service), Binding("OK", service)])
+    assert env["close"].name == "close" and env.OK.name == "OK"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Env([Binding("closed", service), Binding("PATH", service)])  # no warning: not attributes
+
+
 def test_env_copies_are_not_live(project: Path) -> None:
     env = load_env(project / "wrangler.toml")
     env.bindings.clear()
     env.services.clear()
     assert len(env.bindings) == 2 and len(env.services) == 2
+
+
+# -- services file edits -------------------------------------------------------------------
+
+
+def test_update_service_replaces_the_host_shape(project: Path) -> None:
+    path = project / "vpc-services.toml"
+    updated = update_service(path, "internal-api", ipv4="10.0.3.3")
+    assert (updated.hostname, updated.ipv4, updated.ipv6, updated.tunnel_id) == (None, "10.0.3.3", None, TUNNEL)
+    assert read_services(path).services[API_ID] == updated
+    back = update_service(path, API_ID, hostname="api.company.local", resolver_ips=["10.0.0.53"])
+    assert (back.hostname, back.ipv4, back.resolver_ips) == ("api.company.local", None, ("10.0.0.53",))
+    dual = update_service(path, API_ID, ipv6="fd00::1", ipv4="10.0.0.1")
+    assert (dual.hostname, dual.ipv4, dual.ipv6, dual.resolver_ips) == (None, "10.0.0.1", "fd00::1", ())
+    v6 = update_service(path, API_ID, ipv6="fd00::2")  # any host field replaces the whole host
+    assert (v6.ipv4, v6.ipv6) == (None, "fd00::2")
+    ported = update_service(path, API_ID, http_port=8081)  # no host field: the host stays
+    assert (ported.ipv6, ported.http_port) == ("fd00::2", 8081)
+
+
+def test_update_service_still_refuses_two_host_shapes(project: Path) -> None:
+    path = project / "vpc-services.toml"
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="give either hostname or ipv4/ipv6, not both"):
+        update_service(path, "db-api", hostname="db.company.local", ipv4="10.0.0.1")
+    with pytest.raises(ConfigError, match="only apply to a hostname service"):
+        update_service(path, "internal-api", ipv4="10.0.0.1", resolver_ips=["10.0.0.53"])
+    assert path.read_bytes() == before
+
+
+# -- the TOML reader ----------------------------------------------------------------------
+
+
+def test_before_python_3_11_toml_is_read_with_tomli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not tomlkit (several times slower): the tomli backport, which
+    setup.cfg requires there."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    import vpc_requests.wrangler
+
+    real = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    calls: list[str] = []
+
+    def loads(text: str) -> dict[str, object]:
+        calls.append(text)
+        return real.loads(text)  # type: ignore[no-any-return]
+
+    monkeypatch.setitem(sys.modules, "tomli", types.SimpleNamespace(loads=loads, TOMLDecodeError=ValueError))
+    monkeypatch.setattr(sys, "version_info", (3, 10, 14, "final", 0))
+    spec = importlib.util.spec_from_file_location("vpc_requests._wrangler_on_3_10", vpc_requests.wrangler.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    monkeypatch.undo()
+
+    assert module.parse_document("a = 1\n", "x.toml").data == {"a": 1} and calls == ["a = 1\n"]
+    with pytest.raises(ConfigError, match=r"^x.toml:2: invalid TOML: "):
+        module.parse_document("a = 1\nb = \n", "x.toml")
+    setup = (Path(vpc_requests.wrangler.__file__).parents[1] / "setup.cfg").read_text()
+    assert '\n    tomli>=1.1; python_version < "3.11"\n' in setup
 
 
 # -- scale ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from tunnel_servers import ConnectProxy, DNSServer, Socks5Server, tls_server_context
 
-from vpc_requests import Binding, VPCService
+from vpc_requests import Binding, ConfigError, VPCService
 from vpc_requests.probe import Probe, TunnelProbe, probe_binding, probe_tunnel_of
 from vpc_requests.testing import BacklogFull, PrivateService, closed_port
 
@@ -77,6 +77,7 @@ def test_direct_http_and_https_ok(plain: PrivateService, tls: SNIService) -> Non
     assert (http.origin, http.transport, http.address, http.sni) == (
         f"127.0.0.1:{plain.port}", "direct", f"127.0.0.1:{plain.port}", None)
     assert https.sni is None  # an IP service sends no SNI ...
+    assert (https.certificate, http.certificate) == ("chain_no_name", None)  # ... and has no name to check
     assert eventually(lambda: tls.handshakes == 1) and tls.snis == [None]
     assert http.connect_ms is not None and http.tls_ms is None
     assert https.connect_ms is not None and https.tls_ms is not None
@@ -135,12 +136,79 @@ def test_unverified_handshake(tls: SNIService, mode: str, verify: bool) -> None:
     assert probe.result == "OK", probe.detail
 
 
-def test_ip_service_certificate_for_another_ip_fails(ca: Any) -> None:
+def test_an_ip_given_as_server_name_is_checked_without_sni(ca: Any) -> None:
     with SNIService(ca, "10.0.1.50") as tls:
         service = VPCService(ipv4="127.0.0.1", https_port=tls.port)
-        [probe] = probe_binding(Binding("API", service), timeout=2, verify=tls.ca_path)
+        [probe] = probe_binding(Binding("API", service), timeout=2, verify=tls.ca_path, server_name="127.0.0.1")
+        [good] = probe_binding(Binding("API", service), timeout=2, verify=tls.ca_path, server_name="10.0.1.50")
+        assert eventually(lambda: tls.snis == [None, None])
     assert (probe.result, probe.code) == ("FAIL", "tls_certificate_error")
     assert "IP address mismatch" in probe.detail
+    assert (probe.sni, probe.checked_name) == (None, "127.0.0.1")
+    assert (good.result, good.certificate, good.checked_name) == ("OK", "full", "10.0.1.50")
+
+
+# -- which name: server_name ------------------------------------------------------------
+
+
+def test_ip_service_without_server_name_checks_the_chain_only(ca: Any) -> None:
+    """Its requests send the URL's host, which a probe does not know: a
+    certificate for that name is not a failure, and the probe says the name
+    went unchecked."""
+    with SNIService(ca, NAME) as tls:
+        service = VPCService(ipv4="127.0.0.1", https_port=tls.port)
+        [probe] = probe_binding(Binding("API", service), timeout=2, verify=tls.ca_path)
+        assert eventually(lambda: tls.snis == [None])
+    assert (probe.result, probe.code, probe.sni) == ("OK", None, None)
+    assert (probe.certificate, probe.checked_name) == ("chain_no_name", None)
+    assert probe.to_json()["certificate"] == "chain_no_name"
+
+
+def test_ip_service_without_server_name_still_checks_the_chain(tls: SNIService) -> None:
+    service = VPCService(ipv4="127.0.0.1", https_port=tls.port)
+    [probe] = probe_binding(Binding("API", service), timeout=2)  # the default CA bundle
+    assert (probe.result, probe.code) == ("FAIL", "tls_certificate_error")
+    assert "unable to get local issuer certificate" in probe.detail
+
+
+def test_server_name_is_sent_and_checked(ca: Any) -> None:
+    with SNIService(ca, NAME) as tls:
+        binding = Binding("API", VPCService(ipv4="127.0.0.1", https_port=tls.port))
+        [good] = probe_binding(binding, timeout=2, verify=tls.ca_path, server_name=NAME.upper() + ".")
+        [bad] = probe_binding(binding, timeout=2, verify=tls.ca_path, server_name="other.company.local")
+        assert eventually(lambda: tls.snis == [NAME, "other.company.local"])
+    assert (good.result, good.sni, good.certificate, good.checked_name) == ("OK", NAME, "full", NAME)
+    assert (bad.result, bad.code, bad.sni) == ("FAIL", "tls_certificate_error", "other.company.local")
+    assert "Hostname mismatch" in bad.detail
+
+
+def test_server_name_replaces_the_hostname(ca: Any) -> None:
+    with SNIService(ca, "alias.company.local") as tls, DNSServer({NAME: ["127.0.0.1"]}) as dns:
+        service = VPCService(hostname=NAME, https_port=tls.port, resolver_ips=[dns.address])
+        [plain] = probe_binding(Binding("API", service), timeout=2, verify=tls.ca_path)
+        [aliased] = probe_binding(Binding("API", service), timeout=2, verify=tls.ca_path,
+                                  server_name="alias.company.local")
+        assert eventually(lambda: tls.snis == [NAME, "alias.company.local"])
+    assert (plain.result, plain.code, plain.certificate) == ("FAIL", "tls_certificate_error", "full")
+    assert (aliased.result, aliased.sni, aliased.origin) == ("OK", "alias.company.local", f"{NAME}:{tls.port}")
+
+
+@pytest.mark.parametrize(("mode", "verify", "certificate"), [
+    ("verify_ca", True, "chain"), ("disabled", True, "none"), ("verify_full", False, "none")])
+def test_certificate_says_what_was_checked(tls: SNIService, mode: str, verify: bool, certificate: str) -> None:
+    service = VPCService(ipv4="127.0.0.1", https_port=tls.port, cert_verification_mode=mode)
+    [probe] = probe_binding(Binding("API", service), timeout=2, verify=tls.ca_path if verify else False,
+                            server_name=NAME)
+    assert (probe.result, probe.certificate, probe.checked_name, probe.sni) == ("OK", certificate, None, NAME)
+
+
+@pytest.mark.parametrize("bad", ["internal api", "https://x.company.local", "x.company.local:443", ""])
+def test_bad_server_name_is_an_error_before_probing(plain: PrivateService, bad: str) -> None:
+    service = VPCService(ipv4="127.0.0.1", http_port=plain.port, https_port=plain.port)
+    with pytest.raises(ConfigError) as caught:
+        probe_binding(Binding("API", service), timeout=2, server_name=bad)
+    assert caught.value.field == "server_name" and str(caught.value).startswith("server_name: ")
+    assert plain.connections == 0
 
 
 def test_refused() -> None:
@@ -231,7 +299,8 @@ def test_through_http_connect(plain: PrivateService, tls: SNIService) -> None:
         assert proxy.forwarded == []
     assert [p.result for p in probes] == ["OK", "OK"], [p.detail for p in probes]
     assert probes[0].transport == f"HTTP CONNECT proxy 127.0.0.1:{proxy.port}"
-    assert eventually(lambda: tls.snis == [None])  # an IP service: no SNI, checked against 10.0.1.50
+    assert eventually(lambda: tls.snis == [None])  # an IP service: no SNI, no name to check
+    assert probes[1].certificate == "chain_no_name"
     assert plain.connections == 1 and plain.seen == []
 
 

@@ -19,7 +19,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sized
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sized
 from typing import TYPE_CHECKING, Any, TextIO, Union, cast
 
 from requests.models import PreparedRequest, Request, Response
@@ -30,12 +30,15 @@ from .errors import AbortError, ProxyError
 if TYPE_CHECKING:
     from .binding import Binding
 
-__all__ = ["PROGRESS_INTERVAL", "Item", "fetch_many", "run_fetch_many"]
+__all__ = ["LINE_KEYS", "PROGRESS_INTERVAL", "FetchResults", "Item", "fetch_many", "run_fetch_many"]
 
 #: What one input item may be: a URL, a :class:`requests.Request` or
 #: :class:`requests.PreparedRequest`, or a mapping of :meth:`Binding.fetch`
 #: arguments with the resource under ``"url"``.
 Item = Union[str, Request, PreparedRequest, Mapping[str, Any]]
+
+#: The keys a JSON input line of :func:`run_fetch_many` may give.
+LINE_KEYS = ("url", "method", "headers", "body", "json", "params")
 
 #: Seconds between two plain progress lines on stderr (without tqdm).
 PROGRESS_INTERVAL = 2.0
@@ -54,15 +57,28 @@ def fetch_many(
     progress: bool = False,
     signal: AbortSignal | None = None,
     **fetch_kwargs: Any,
-) -> Iterator[Response | Exception]:
+) -> FetchResults:
     """Fetch every item of ``resources`` through ``binding``, at most
     ``concurrency`` at a time, and yield the results in input order.
 
-    Nothing starts until the first result is asked for. Stop early with
-    ``close()`` on the returned generator (or by leaving a ``for`` loop:
-    CPython closes the generator when it is dropped); either way the
-    fetches in flight are aborted and every worker thread has ended when
-    ``close()`` returns.
+    Nothing starts until the first result is asked for. The returned
+    :class:`FetchResults` is an iterator (generator-compatible: ``close()``,
+    ``send()``, ``throw()``) and a context manager. A plain ``for`` over an
+    unstored call (``for r in binding.fetch_many(urls): ...``) stops the
+    batch when the loop is left, by ``break`` or an exception: the results
+    object is dropped there and CPython closes it. A stored one
+    (``results = binding.fetch_many(urls)``) lives as long as its variable,
+    and so does its batch (the workers finish up to ``2 * concurrency``
+    requests already read): use it in a ``with`` block, which stops the
+    batch when the block is left by any exception (``KeyboardInterrupt``
+    included) or normally, or call ``close()``::
+
+        with binding.fetch_many(urls) as results:
+            for result in results:
+                ...
+
+    Stopping aborts the fetches in flight and starts no new one; every
+    worker thread has ended when ``close()`` (or the ``with`` block) returns.
 
     With ``stream=True`` each response is yielded with its body unread;
     stopping the batch does not cut the bodies of responses already
@@ -85,9 +101,9 @@ def fetch_many(
         raises :class:`~vpc_requests.AbortError`.
     :param fetch_kwargs: passed to every :meth:`~vpc_requests.Binding.fetch`
         (``method``, ``headers``, ``timeout``, ...).
-    :returns: a generator of one result per item, in input order: the
-        :class:`requests.Response`, or the exception that item's fetch
-        raised (a bad item never stops the batch).
+    :returns: a :class:`FetchResults` iterator of one result per item, in
+        input order: the :class:`requests.Response`, or the exception that
+        item's fetch raised (a bad item never stops the batch).
     :raises ValueError: for a ``concurrency`` below 1.
     :raises ~vpc_requests.AbortError: from the iteration, when ``signal``
         fired.
@@ -103,7 +119,50 @@ def fetch_many(
     binding.adapter.ensure_pool_maxsize(concurrency)
     batch = _Batch(binding, concurrency, signal, fetch_kwargs)
     meter = _progress(binding.name, total) if progress else None
-    return batch.results(iter(resources), meter)
+    return FetchResults(batch.results(iter(resources), meter))
+
+
+class FetchResults(Generator[Union[Response, Exception], None, None]):
+    """The results of :func:`fetch_many`: an iterator over them in input
+    order (generator-compatible), and a context manager that stops the
+    batch when its block is left.
+
+    ``close()`` stops the batch: the fetches in flight are aborted, no new
+    one starts, and every worker thread has ended when it returns; the
+    iteration then ends. It is idempotent, and what leaving a ``with``
+    block or dropping the object does.
+    """
+
+    __slots__ = ("_generator",)
+
+    def __init__(self, generator: Generator[Response | Exception, None, None]) -> None:
+        self._generator = generator
+
+    def __iter__(self) -> FetchResults:
+        return self
+
+    def __next__(self) -> Response | Exception:
+        return next(self._generator)
+
+    def send(self, value: None, /) -> Response | Exception:
+        """As :meth:`generator.send`."""
+        return self._generator.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Response | Exception:
+        """As :meth:`generator.throw`: the batch stops, then it is raised."""
+        if val is None and tb is None:  # the one-argument form (the others are deprecated)
+            return self._generator.throw(typ)
+        return self._generator.throw(typ, val, tb)
+
+    def close(self) -> None:
+        """Stop the batch (see the class)."""
+        self._generator.close()
+
+    def __enter__(self) -> FetchResults:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class _Slot:
@@ -120,10 +179,11 @@ class _Slot:
 class _Invalid:
     """An input item that could not be read: its fetch raises ``error``."""
 
-    __slots__ = ("error",)
+    __slots__ = ("error", "url")
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: Exception, url: str | None = None) -> None:
         self.error = error
+        self.url = url
 
 
 class _Batch:
@@ -154,7 +214,7 @@ class _Batch:
 
     # -- the consumer's side
 
-    def results(self, items: Iterator[Any], meter: _Meter | None) -> Iterator[Response | Exception]:
+    def results(self, items: Iterator[Any], meter: _Meter | None) -> Generator[Response | Exception, None, None]:
         user_signal = self.user_signal
         remove_callback = None
         if user_signal is not None:
@@ -411,8 +471,12 @@ def run_fetch_many(
     in input order (``vpc-requests fetch-many BINDING FILE``).
 
     An input line is a URL, or a JSON object ``{"url": ..., "method": ...,
-    "headers": {...}, "body": "..."}`` (any :meth:`~vpc_requests.Binding.fetch`
-    argument may be given). Blank lines and lines starting with ``#`` are
+    "headers": {...}, "body": "..."}`` with only the keys of
+    :data:`LINE_KEYS` (``url``, ``method``, ``headers``, ``body``, ``json``,
+    ``params``): the input is data, so it cannot change how fetches are
+    made (``verify``, ``timeout``, ``cert``, ... come from ``fetch_kwargs``
+    alone); a line with any other key gets an error record naming it, and
+    the batch goes on. Blank lines and lines starting with ``#`` are
     skipped. Each output line is ``{"index": i, "url": ..., "status": 200,
     "body": "..."}`` (``"headers"`` too with ``include_headers``; a body that
     is not text comes as ``"body_base64"``), or for an item that failed
@@ -473,6 +537,11 @@ def _parse_line(text: str) -> Any:
         return _Invalid(ValueError("not a JSON object"))
     if not isinstance(item.get("url"), str):
         return _Invalid(ValueError("the JSON object has no 'url' string"))
+    unknown = [key for key in item if key not in LINE_KEYS]
+    if unknown:
+        names = ", ".join(repr(key) for key in unknown)
+        return _Invalid(ValueError(f"key{'s' if len(unknown) > 1 else ''} {names} not allowed in an input line; "
+                                   f"a line may give only {', '.join(LINE_KEYS)}"), item["url"])
     return item
 
 
@@ -481,6 +550,8 @@ def _url_of(item: Any) -> str | None:
         return item
     if isinstance(item, dict):
         return item.get("url")
+    if isinstance(item, _Invalid):
+        return item.url
     return None
 
 

@@ -7,6 +7,7 @@
     vpc-requests fetch PRIVATE_API http://internal-api.company.local/users -i
     vpc-requests fetch-many PRIVATE_API urls.txt --out results.jsonl
     vpc-requests check                          # TCP + TLS probe of every binding
+    vpc-requests check API --sni internal-api.company.local   # one binding, the name its URLs use
     vpc-requests demo
 
 Exit status: 0 on success (``fetch``: for any HTTP status), 1 when a probe
@@ -20,11 +21,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, TextIO, cast
+from typing import IO, Any, NoReturn, TextIO, cast
 
 import requests
 
@@ -97,12 +99,23 @@ def _say(text: str) -> None:
 # -- the parser -------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr,
+    ``vpc-requests: error: ...``, exit status 2 (``--help`` is unchanged).
+    Subparsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see '{self.prog} --help')" if self.prog != PROG else ""
+        _say(f"error: {message}{hint}")
+        self.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; ``--config``, ``--services`` and ``--env`` are
     accepted before or after any subcommand."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _add_common(common, argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Cloudflare Workers VPC Service bindings for requests: inspect, edit, probe.",
     )
@@ -123,8 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", parents=[common],
                                 help="probe every binding's service through its transport: "
                                      "TCP connect, TLS handshake, the tunnel")
-    check.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+    check.add_argument("bindings", nargs="*", metavar="BINDING",
+                       help="probe only these bindings (default: every binding)")
+    check.add_argument("--timeout", type=_timeout, default=5.0, metavar="SECONDS",
                        help="per connection, handshake and tunnel probe (default: 5)")
+    check.add_argument("--sni", metavar="NAME",
+                       help="send NAME as SNI and check the certificate against it, as requests to "
+                            "https://NAME/ do (default: a hostname service's hostname; an IP service "
+                            "sends none and only the certificate's chain is checked)")
     _add_tls_options(check)
     _add_json(check)
     check.set_defaults(handler=cmd_check)
@@ -201,9 +220,20 @@ def _add_fetch(commands: Any, common: argparse.ArgumentParser) -> None:
                        help="add a header (repeatable)")
     fetch.add_argument("-d", "--data", metavar="DATA", help="request body; @FILE reads a file, @- stdin")
     fetch.add_argument("-i", "--include", action="store_true", help="print the status line and headers")
-    fetch.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="(default: 30)")
+    fetch.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS", help="(default: 30)")
     _add_tls_options(fetch)
     fetch.set_defaults(handler=cmd_fetch)
+
+
+def _timeout(text: str) -> float:
+    """``--timeout``: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -221,14 +251,15 @@ def _add_fetch_many(commands: Any, common: argparse.ArgumentParser) -> None:
                                help="send one request per input line through a binding; JSON lines out")
     many.add_argument("binding", metavar="BINDING", help="the binding's name")
     many.add_argument("file", metavar="FILE",
-                      help="one URL per line, or JSON lines {\"url\", \"method\", \"headers\", \"body\"}; "
-                           "- reads stdin")
+                      help="one URL per line, or JSON lines with only url, method, headers, body, json, "
+                           "params; - reads stdin")
     many.add_argument("-o", "--out", metavar="PATH", help="write the results here (default: stdout)")
     many.add_argument("-c", "--concurrency", type=_positive_int, default=8, metavar="N",
                       help="requests in flight at once (default: 8)")
     many.add_argument("--progress", action="store_true", help="show progress on stderr")
     many.add_argument("-i", "--include", action="store_true", help="add each response's headers")
-    many.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default: 30)")
+    many.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
+                      help="per request (default: 30)")
     _add_tls_options(many)
     many.set_defaults(handler=cmd_fetch_many)
 
@@ -300,7 +331,7 @@ def cmd_bindings(args: argparse.Namespace) -> int:
 # -- service ----------------------------------------------------------------------
 
 
-def _service_fields(args: argparse.Namespace, *, update: bool) -> dict[str, Any]:
+def _service_fields(args: argparse.Namespace) -> dict[str, Any]:
     """:class:`VPCService` arguments from the flags that were given."""
     fields: dict[str, Any] = {}
     for key in ("name", "tunnel_id", *_HOST_FIELDS, "http_port", "https_port", "cert_verification_mode"):
@@ -309,17 +340,12 @@ def _service_fields(args: argparse.Namespace, *, update: bool) -> dict[str, Any]
             fields[key] = value
     if args.resolver_ips is not None:
         fields["resolver_ips"] = tuple(ip.strip() for ip in args.resolver_ips.split(",") if ip.strip())
-    if update and any(key in fields for key in _HOST_FIELDS):  # a new host replaces the old one
-        for key in _HOST_FIELDS:
-            fields.setdefault(key, None)
-        if fields["hostname"] is None:
-            fields.setdefault("resolver_ips", ())
     return fields
 
 
 def cmd_service_create(args: argparse.Namespace) -> int:
     """``service create [NAME]``: validate, then add to the services file."""
-    fields = _service_fields(args, update=False)
+    fields = _service_fields(args)
     if args.positional_name and fields.get("name", args.positional_name) != args.positional_name:
         raise UsageError(f"two names given: {args.positional_name!r} and --name {fields['name']!r}")
     fields.setdefault("name", args.positional_name)
@@ -331,7 +357,7 @@ def cmd_service_create(args: argparse.Namespace) -> int:
 
 def cmd_service_update(args: argparse.Namespace) -> int:
     """``service update SERVICE``: change the given fields."""
-    fields = _service_fields(args, update=True)
+    fields = _service_fields(args)
     if not fields:
         raise UsageError("nothing to change; give --name, --hostname, --http-port, ...")
     service = update_service(_services_path(args), args.service, **fields)
@@ -408,9 +434,12 @@ def _port_text(service: VPCService, scheme: str, explicit: bool) -> str:
 
 
 def _binding(args: argparse.Namespace) -> Binding:
-    env = _load(args)
+    return _named(_load(args), args.binding)
+
+
+def _named(env: Env, name: str) -> Binding:
     try:
-        return env[args.binding]
+        return env[name]
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
 
@@ -523,9 +552,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     """``check``: probe every binding through its transport
     (:func:`vpc_requests.probe.probe_binding`); exit 1 when any probe fails."""
     env = _load(args)
+    bindings = [_named(env, name) for name in dict.fromkeys(args.bindings)] or env.bindings.values()
     verify: bool | str = False if args.insecure else (args.cacert or True)
-    probes = [probe for binding in env.bindings.values()
-              for probe in probe_binding(binding, timeout=args.timeout, verify=verify)]
+    probes = [probe for binding in bindings
+              for probe in probe_binding(binding, timeout=args.timeout, verify=verify, server_name=args.sni)]
     failed = sum(not p.ok for p in probes)
     if args.json:
         _print_json([p.to_json() for p in probes])
@@ -534,11 +564,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
         return 0
     rows = [(p.binding, p.scheme, p.origin, p.sni, p.transport, _tunnel_cell(p), _ms(p.connect_ms),
-             _ms(p.tls_ms), f"{p.result} {p.code}: {p.detail}" if p.code else f"{p.result} {p.detail}".strip())
-            for p in probes]
+             _ms(p.tls_ms), _result_cell(p)) for p in probes]
     print(_table(("BINDING", "SCHEME", "ORIGIN", "SNI", "TRANSPORT", "TUNNEL", "CONNECT", "TLS", "RESULT"), rows))
     print(f"{len(probes) - failed} of {len(probes)} OK" if not failed else f"{failed} of {len(probes)} FAILED")
     return 1 if failed else 0
+
+
+def _result_cell(probe: Probe) -> str:
+    """``OK``, ``FAIL code: detail``, or ``OK (chain only; ...)`` when the
+    certificate's name could not be checked."""
+    if probe.code:
+        return f"{probe.result} {probe.code}: {probe.detail}"
+    if probe.ok and probe.certificate == "chain_no_name":
+        return "OK (chain only; give --sni NAME to check a name)"
+    return f"{probe.result} {probe.detail}".strip()
 
 
 def _tunnel_cell(probe: Probe) -> str | None:

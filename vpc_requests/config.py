@@ -13,6 +13,7 @@ The file formats are read by :mod:`vpc_requests.wrangler` and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .wrangler import (
     BindingSpec,
     ConfigWarning,
     Document,
+    _caller_level,
     find_wrangler_file,
     read_bindings,
     read_document,
@@ -43,6 +45,9 @@ class Env:
     :class:`~vpc_requests.Binding`; iteration yields the names in file order.
     An unknown name raises :class:`KeyError` (item access) or
     :class:`AttributeError` (attribute access) listing the configured names.
+    A binding named like one of the Env's own attributes (``path``,
+    ``close``, ``bindings``, ...) or starting with ``__`` is reachable only as
+    ``env["NAME"]``; a :class:`ConfigWarning` says so when the Env is made.
     Envs pickle (the bindings are rebuilt on the other side).
 
     :param bindings: the bindings; names must be unique.
@@ -63,6 +68,29 @@ class Env:
         path: str | None = None,
         services_path: str | None = None,
         environment: str | None = None,
+    ) -> None:
+        self._fill(bindings, services, tunnels, path, services_path, environment)
+        for name in _shadowed(self._bindings):
+            where = f"{path}: " if path else ""
+            warnings.warn(f"{where}{_shadowed_message(name)}", ConfigWarning, stacklevel=_caller_level())
+
+    @classmethod
+    def _quiet(cls, bindings: Iterable[Binding], **state: Any) -> Env:
+        """An Env made without the warnings of ``__init__`` (the caller has
+        given them, or they were given before pickling)."""
+        env = cls.__new__(cls)
+        env._fill(bindings, state.get("services"), state.get("tunnels"), state.get("path"),
+                  state.get("services_path"), state.get("environment"))
+        return env
+
+    def _fill(
+        self,
+        bindings: Iterable[Binding],
+        services: Mapping[str, VPCService] | None,
+        tunnels: Mapping[str, str] | None,
+        path: str | None,
+        services_path: str | None,
+        environment: str | None,
     ) -> None:
         table: dict[str, Binding] = {}
         for binding in bindings:
@@ -149,7 +177,22 @@ class Env:
 
 def _rebuild_env(specs: list[tuple[str, VPCService, str | None]], state: dict[str, Any]) -> Env:
     """Unpickle an :class:`Env`: fresh bindings (and sessions) for the same services."""
-    return Env((Binding(name, service, tunnel=tunnel) for name, service, tunnel in specs), **state)
+    return Env._quiet((Binding(name, service, tunnel=tunnel) for name, service, tunnel in specs), **state)
+
+
+# What ``env.NAME`` finds before any binding: the Env's own attributes.
+_ENV_ATTRIBUTES = frozenset(dir(Env)) | {"path", "services_path", "environment", "_bindings", "_services",
+                                         "_tunnels"}
+
+
+def _shadowed(names: Iterable[str]) -> list[str]:
+    """The binding names ``env.NAME`` does not reach."""
+    return [name for name in names if name in _ENV_ATTRIBUTES or name.startswith("__")]
+
+
+def _shadowed_message(name: str) -> str:
+    return (f"binding {name!r} cannot be reached as env.{name} (that is the Env's own attribute); "
+            f"use env[{name!r}]")
 
 
 def load_env(
@@ -186,8 +229,11 @@ def load_env(
                           "(create it with 'vpc-requests service create')", path=str(services_path))
     contents = read_services(services_path, missing_ok=services is None and not specs)
     bindings = [_bind(document, spec, contents) for spec in specs]
-    return Env(bindings, services=contents.services, tunnels=contents.tunnels, path=str(path),
-               services_path=contents.path, environment=environment)
+    for spec in specs:
+        if _shadowed([spec.binding]):
+            document.warn(_shadowed_message(spec.binding), spec.where + ("binding",))
+    return Env._quiet(bindings, services=contents.services, tunnels=contents.tunnels, path=str(path),
+                      services_path=contents.path, environment=environment)
 
 
 def _bind(document: Document, spec: BindingSpec, contents: ServicesFile) -> Binding:

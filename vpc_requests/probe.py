@@ -20,6 +20,7 @@ tunnel or what lies behind it is at fault.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import socket
 import ssl
 import time
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib3.util.ssltransport import SSLTransport
 
 from .connection import Dialer
-from .errors import ProxyError, classify
+from .errors import ConfigError, ProxyError, classify
 from .service import VPCService
 from .tls import pool_kwargs
 from .tunnels import describe_transport, parse_tunnel, probe_tunnel
@@ -67,8 +68,9 @@ class Probe:
     :ivar transport: how the binding reaches the service
         (:func:`~vpc_requests.tunnels.describe_transport`: ``direct``,
         ``SOCKS5 proxy 127.0.0.1:1080 (names resolved by the proxy)``, ...).
-    :ivar sni: the TLS name sent (``https`` to a hostname service), else
-        ``None``; an IP service sends none (RFC 6066).
+    :ivar sni: the TLS name sent (``https``: the ``server_name`` given, else
+        a hostname service's hostname), else ``None``; no SNI is sent for an
+        IP service without ``server_name``, nor for an IP (RFC 6066).
     :ivar ok: whether the connection (and handshake) succeeded and the
         tunnel, if any, answered.
     :ivar code: Cloudflare's error code for a failure (``connection_refused``,
@@ -82,6 +84,14 @@ class Probe:
     :ivar address: the address connected to (direct connections only:
         through a tunnel it is the tunnel end that connects).
     :ivar tunnel: whether the binding's tunnel answers.
+    :ivar certificate: what the handshake checked of the origin's
+        certificate: ``"full"`` (chain and name), ``"chain"`` (chain only,
+        as the service's ``verify_ca`` asks), ``"chain_no_name"`` (chain
+        only, although the name should be checked too: an IP service and no
+        ``server_name``, so there is no name to check), ``"none"``
+        (``disabled`` or ``verify=False``); ``None`` for ``http``.
+    :ivar checked_name: the name (or IP) the certificate was checked
+        against, ``None`` when no name was checked.
     """
 
     binding: str
@@ -96,6 +106,8 @@ class Probe:
     tls_ms: float | None
     address: str | None
     tunnel: TunnelProbe
+    certificate: str | None = None
+    checked_name: str | None = None
 
     @property
     def result(self) -> str:
@@ -121,48 +133,107 @@ def probe_tunnel_of(binding: Binding, *, timeout: float) -> TunnelProbe:
     return TunnelProbe(ok, _since(started), detail)
 
 
-def probe_binding(binding: Binding, *, timeout: float, verify: bool | str = True) -> list[Probe]:
+def probe_binding(
+    binding: Binding, *, timeout: float, verify: bool | str = True, server_name: str | None = None
+) -> list[Probe]:
     """Probe a binding's service for each scheme it allows, as its requests
     would reach it: TCP connect through the binding's transport, then for
     ``https`` a TLS handshake.
 
-    The handshake sends the service's hostname as SNI (an IP service sends
-    none) and checks the certificate as the service's
+    The handshake sends ``server_name`` as SNI, else the service's hostname
+    (an IP service sends none), and checks the certificate as the service's
     ``cert_verification_mode`` says: chain and name (``verify_full``), chain
     only (``verify_ca``), nothing (``disabled``). The name checked is the
-    hostname, or for an IP service the address connected to (through a
-    tunnel: the first of the service's addresses, IPv6 first).
+    SNI name. Requests to an IP service send the URL's host, which a probe
+    does not know: without ``server_name`` an IP service's certificate is
+    checked for its chain only (:attr:`Probe.certificate` is then
+    ``"chain_no_name"``); give the name the requests use, as in
+    ``server_name="internal-api.company.local"``, to check it too. An IP
+    given as ``server_name`` is checked against the certificate's IP
+    addresses, with no SNI.
 
     :param binding: the binding to probe.
     :param timeout: seconds for each connection (name lookup and tunnel
         included) and for each handshake; also for the tunnel probe.
     :param verify: as ``requests``' ``verify=``: ``False`` checks no
         certificate, a path replaces the CA bundle.
+    :param server_name: the name to send as SNI and check the certificate
+        against, as a request whose URL has that host would.
     :returns: one :class:`Probe` per scheme, ``http`` first.
+    :raises ConfigError: for a ``server_name`` that is neither a DNS name
+        nor an IP (before anything is probed).
     :raises OSError: for a CA bundle path that does not exist (before
         anything is probed).
     """
     service = binding.service
     transport = describe_transport(binding.tunnel)
-    sni = service.hostname.rstrip(".") if service.hostname else None
-    context = None
+    if server_name is not None:
+        name: str | None = _server_name(server_name)
+    else:
+        name = service.hostname.rstrip(".") if service.hostname else None
+    tls = None
     if "https" in service.schemes:  # a bad CA path is bad input, not a failed probe
-        context = _context(service, sni or service.origin_host, verify)
+        tls = _tls_plan(service, name, verify)
     tunnel = probe_tunnel_of(binding, timeout=timeout)
     dialer = Dialer(service, binding.tunnel)
     probes = []
     for scheme in service.schemes:
         probe = _probe(dialer, binding.name, scheme, transport, timeout,
-                       context if scheme == "https" else None, sni, tunnel)
+                       tls if scheme == "https" else None, tunnel)
         probes.append(probe)
     return probes
 
 
-def _context(service: VPCService, server_hostname: str, verify: bool | str) -> ssl.SSLContext:
+@dataclass(frozen=True)
+class _TLSPlan:
+    """How a probe's handshake runs: the context, the name passed to
+    ``wrap_socket`` (SNI unless an IP), and what gets checked."""
+
+    context: ssl.SSLContext
+    server_hostname: str | None
+    sni: str | None
+    certificate: str
+    checked_name: str | None
+
+
+def _tls_plan(service: VPCService, name: str | None, verify: bool | str) -> _TLSPlan:
+    mode = service.cert_verification_mode
+    if verify is False or mode == "disabled":
+        certificate = "none"
+    elif mode == "verify_ca":
+        certificate = "chain"
+    elif name is None:  # verify_full, but no name to check: the chain, as verify_ca
+        certificate, mode = "chain_no_name", "verify_ca"
+    else:
+        certificate = "full"
+    context = _context(mode, name or service.origin_host, verify)
+    sni = None if name is None or _is_ip(name) else name
+    return _TLSPlan(context, name, sni, certificate, name if certificate == "full" else None)
+
+
+def _server_name(value: str) -> str:
+    """A ``server_name`` as a TLS client sends it: a DNS name (validated as
+    a service's hostname) or an IP (no SNI then)."""
+    text = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if _is_ip(text):
+        return str(ipaddress.ip_address(text))
+    try:
+        return VPCService(hostname=value).hostname.rstrip(".")  # type: ignore[union-attr]
+    except ConfigError as exc:
+        raise ConfigError(exc.message, field="server_name") from None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _context(mode: str, server_hostname: str, verify: bool | str) -> ssl.SSLContext:
     """The SSL context the adapter would use (:func:`vpc_requests.tls.pool_kwargs`)."""
-    context: ssl.SSLContext = pool_kwargs(server_hostname, service.cert_verification_mode, verify, None)[
-        "ssl_context"
-    ]
+    context: ssl.SSLContext = pool_kwargs(server_hostname, mode, verify, None)["ssl_context"]
     return context
 
 
@@ -172,8 +243,7 @@ def _probe(
     scheme: str,
     transport: str,
     timeout: float,
-    context: ssl.SSLContext | None,
-    sni: str | None,
+    tls: _TLSPlan | None,
     tunnel: TunnelProbe,
 ) -> Probe:
     service = dialer.service
@@ -185,8 +255,9 @@ def _probe(
         if code is None and tunnel.ok is False:  # reached, yet the tunnel does not answer
             detail = f"the tunnel did not answer its probe: {tunnel.detail}"
         ok = code is None and tunnel.ok is not False
-        return Probe(name, scheme, service.origin(scheme), transport, sni if context else None, ok,
-                     code, detail, connect_ms, tls_ms, address, tunnel)
+        return Probe(name, scheme, service.origin(scheme), transport, tls.sni if tls else None, ok,
+                     code, detail, connect_ms, tls_ms, address, tunnel,
+                     tls.certificate if tls else None, tls.checked_name if tls else None)
 
     started = time.perf_counter()
     try:
@@ -199,18 +270,17 @@ def _probe(
     connect_ms = _since(started)
     address = _peer(sock) if dialer.transport.kind == "direct" else None
     with sock:
-        if context is None:
+        if tls is None:
             return done(connect_ms=connect_ms, address=address)
-        server_hostname = sni or _ip_of(address) or service.addresses[0]
         started = time.perf_counter()
         try:
-            _handshake(sock, context, server_hostname, timeout)
+            _handshake(sock, tls.context, tls.server_hostname, timeout)
         except (OSError, ValueError) as exc:
             return done(code=classify(exc), detail=_tls_text(exc), connect_ms=connect_ms, address=address)
         return done(connect_ms=connect_ms, tls_ms=_since(started), address=address)
 
 
-def _handshake(sock: socket.socket, context: ssl.SSLContext, server_hostname: str, timeout: float) -> None:
+def _handshake(sock: socket.socket, context: ssl.SSLContext, server_hostname: str | None, timeout: float) -> None:
     """A TLS handshake with the origin over ``sock`` (inside the proxy's TLS
     for an ``https://`` tunnel, as urllib3 does it), then close it."""
     sock.settimeout(timeout)
@@ -236,11 +306,6 @@ def _since(started: float) -> float:
 
 def _text(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _ip_of(address: str | None) -> str | None:
-    """The host of ``host:port`` / ``[v6]:port``."""
-    return None if address is None else address.rpartition(":")[0].strip("[]")
 
 
 def _tls_text(exc: BaseException) -> str:

@@ -3,7 +3,8 @@ keeps) and how this machine reaches each tunnel's network.
 
 Reading accepts a TOML file of ``[[services]]`` tables (the API object's
 fields) plus a ``[tunnels]`` table, or the API's own JSON (a list, or
-``{"result": [...]}``). Editing (:func:`create_service`,
+``{"result": [...]}``, or ``{"services": [...]}``; edits keep the shape and
+``result_info`` counts). Editing (:func:`create_service`,
 :func:`update_service`, :func:`delete_service`) goes through ``tomlkit`` so
 comments and layout survive, validates the whole result before writing, and
 replaces the file atomically.
@@ -57,6 +58,7 @@ __all__ = [
 DEFAULT_SERVICES_FILE = "vpc-services.toml"
 
 _TOP_KEYS = ("services", "tunnels")
+_HOST_FIELDS = ("hostname", "ipv4", "ipv6")
 _NEW_FILE_HEADER = (
     "# VPC Services for vpc_requests: the fields of Cloudflare's API objects.\n"
     "# [tunnels] maps a tunnel_id to how this machine reaches its network:\n"
@@ -248,6 +250,12 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
     """Change fields of the service ``ref`` (an id or a name) in place; keys
     that do not change keep their text, comments and position.
 
+    Giving any host field (``hostname``, ``ipv4``, ``ipv6``) replaces the
+    host: the host fields not given are cleared, and so are the
+    ``resolver_ips`` when the new host is not a hostname. So
+    ``update_service(path, "api", ipv4="10.0.0.7")`` turns a hostname
+    service into an IP service (its ``tunnel_id`` stays).
+
     :param changes: :class:`VPCService` fields to change (not ``service_id``).
     :returns: the service as written.
     :raises ConfigError: when the file is broken, ``ref`` unknown, the result
@@ -257,6 +265,10 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
     old = find_service(edit.current, ref)
     if changes.get("service_id", old.service_id) != old.service_id:
         raise ConfigError("the service_id of a service cannot change", path=edit.path, field="service_id")
+    if any(key in changes for key in _HOST_FIELDS):  # a new host replaces the old one
+        changes = {**{key: None for key in _HOST_FIELDS}, **changes}
+        if changes["hostname"] is None:
+            changes.setdefault("resolver_ips", ())
     new = old.replace(**changes, updated_at=_now())
     edit.check_name_free(new, old)
     index = edit.index(old)
@@ -326,11 +338,23 @@ class _Edit:
         return list(self.current.services).index(_id(service))
 
     def json_text(self) -> str:
+        """The edited JSON; an API response's ``result_info`` counts follow
+        the number of services."""
+        if isinstance(self.json, dict):
+            info = self.json.get("result_info")
+            count = len(self.json_list())
+            if isinstance(info, dict) and _is_count(info.get("count")):
+                if _is_count(info.get("total_count")):
+                    info["total_count"] += count - info["count"]
+                info["count"] = count
         return json.dumps(self.json, indent=2) + "\n"
 
     def json_list(self) -> list[Any]:
+        """The list of service objects, under the key the reader uses
+        (``result`` when present, else ``services``; ``result`` for a new one)."""
         if isinstance(self.json, dict):
-            result: list[Any] = self.json.setdefault("result", [])
+            key = "services" if "services" in self.json and "result" not in self.json else "result"
+            result: list[Any] = self.json.setdefault(key, [])
             return result
         entries: list[Any] = self.json
         return entries
@@ -364,6 +388,10 @@ def _editing(path: str) -> Iterator[None]:
     except Exception as exc:
         raise ConfigError(f"cannot edit this file automatically ({type(exc).__name__}: {exc}); "
                           "the file was left as it was; edit it by hand", path=path) from exc
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_json(path: str | Path) -> bool:
