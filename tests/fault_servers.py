@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ScriptedServer", "read_head", "stalled_headers", "tls13_only_context"]
+__all__ = [
+    "ScriptedServer",
+    "never_reads",
+    "read_head",
+    "reset_in_the_body",
+    "stalled_body",
+    "stalled_headers",
+    "tls13_only_context",
+]
 
 Script = Callable[[socket.socket, threading.Event], None]
 
@@ -35,6 +44,30 @@ def stalled_headers(sock: socket.socket, stop: threading.Event) -> None:
     """Reads the request, sends a status line and one header, then stalls."""
     read_head(sock)
     sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
+    stop.wait(10)
+
+
+def stalled_body(sock: socket.socket, stop: threading.Event) -> None:
+    """Reads the request, sends the headers and 9 of the 100 bytes of the
+    body, then stalls."""
+    read_head(sock)
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly part")
+    stop.wait(10)
+
+
+def reset_in_the_body(sock: socket.socket, stop: threading.Event) -> None:
+    """Reads the request, sends the headers and 10 of the 100,000 bytes of
+    the body, then resets the connection (RST, not FIN)."""
+    read_head(sock)
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"a" * 10)
+    stop.wait(0.1)  # the client has the headers
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def never_reads(sock: socket.socket, stop: threading.Event) -> None:
+    """Accepts and never reads: a large request body fills the buffers and
+    the client's send times out."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stop.wait(10)
 
 

@@ -6,11 +6,14 @@ suite only allows loopback, so a routing bug fails here."""
 
 from __future__ import annotations
 
+import os
+import pathlib
 import pickle
 import socket
 import ssl
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -25,6 +28,7 @@ from vpc_requests import (
     RoutingError,
     VPCService,
     VPCServiceAdapter,
+    tls,
 )
 from vpc_requests.testing import PrivateService, Reply
 
@@ -411,6 +415,102 @@ def test_requests_cert_is_sent_as_client_certificate(ca: trustme.CA, mounted: Ma
         with pytest.raises(ProxySSLError):
             session.get(f"https://{NAME}/m", verify=server.ca_path)
         assert len(server.seen) == 1
+
+
+def test_verify_and_cert_take_paths_as_requests_does_and_a_key_of_none(
+    ca: trustme.CA, mounted: MakeSession
+) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(NAME).configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    client = ca.issue_cert("batch-job.company.local")
+    with PrivateService(tls=True, ssl_context=context, ca=ca) as server:
+        session, _ = mounted(https_of(server))
+        verify = pathlib.Path(server.ca_path)
+        with client.private_key_and_cert_chain_pem.tempfile() as pem:
+            for cert in ((pem, None), [pem, None], (pathlib.Path(pem), None), pathlib.Path(pem)):
+                assert session.get(f"https://{NAME}/m", verify=verify, cert=cert).status_code == 200
+            # the twin: a path object naming another CA's bundle is used, and fails
+            with trustme.CA().cert_pem.tempfile() as other, pytest.raises(ProxySSLError) as info:
+                session.get(f"https://{NAME}/m", verify=pathlib.Path(other), cert=(pem, None))
+        assert info.value.code == "tls_certificate_error"
+        assert len(server.seen) == 4
+
+
+@pytest.fixture
+def stamps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget what the TLS settings know of files, and look again each time."""
+    monkeypatch.setattr(tls, "_STAMPS", {})
+    monkeypatch.setattr(tls, "RECHECK_SECONDS", 0.0)
+
+
+@pytest.mark.parametrize("how", ["in place", "by a rename"])
+def test_a_ca_bundle_replaced_is_loaded_again(
+    tmp_path: pathlib.Path, mounted: MakeSession, stamps: None, how: str
+) -> None:
+    old, new = trustme.CA(), trustme.CA()
+    bundle = tmp_path / "bundle.pem"
+    old.cert_pem.write_to_path(str(bundle))
+    with PrivateService(tls=True, ca=new, names=(NAME,)) as server:
+        session, _ = mounted(https_of(server))
+        # the twin: the bundle does not hold the service's CA yet
+        with pytest.raises(ProxySSLError):
+            session.get(f"https://{NAME}/", verify=str(bundle))
+        if how == "in place":
+            before = bundle.stat().st_mtime_ns
+            new.cert_pem.write_to_path(str(bundle))
+            # a rotation seconds later; a coarse clock could give the same mtime
+            os.utime(bundle, ns=(before + 10**9, before + 10**9))
+        else:
+            new.cert_pem.write_to_path(str(tmp_path / "next.pem"))
+            os.replace(tmp_path / "next.pem", bundle)
+        assert session.get(f"https://{NAME}/", verify=str(bundle)).status_code == 200
+        assert len(server.seen) == 1
+
+
+def test_tls_settings_look_at_a_file_at_most_once_per_recheck_interval(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, ca: trustme.CA
+) -> None:
+    bundle = tmp_path / "bundle.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    looked: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        looked.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(tls, "_STAMPS", {})
+    monkeypatch.setattr(tls.os, "stat", counting_stat)
+    first = tls.pool_kwargs(NAME, "verify_full", str(bundle), None)
+    assert str(bundle) in looked
+    looked.clear()
+    for _ in range(100):
+        assert tls.pool_kwargs(NAME, "verify_full", str(bundle), None) is first
+    assert looked == []
+    monkeypatch.setattr(tls, "RECHECK_SECONDS", 0.0)  # the twin: every call looks
+    for _ in range(10):
+        assert tls.pool_kwargs(NAME, "verify_full", str(bundle), None) is first
+    assert looked.count(str(bundle)) == 10
+
+
+def test_deprecated_get_connection_routes_like_the_adapter(mounted: MakeSession) -> None:
+    _, adapter = mounted(VPCService(ipv4="127.0.0.1", http_port=8080, https_port=8443))
+    with pytest.warns(DeprecationWarning, match="get_connection_with_tls_context"):
+        pool = adapter.get_connection(f"https://{NAME}:9999/x")
+    assert (pool.scheme, pool.host, pool.port) == ("https", "127.0.0.1", 8443)
+    assert pool is adapter.get_connection_with_tls_context(
+        requests.Request("GET", f"https://{NAME}/").prepare(), True
+    )
+    with pytest.warns(DeprecationWarning):
+        assert adapter.get_connection(f"http://{NAME}:9999/x").port == 8080
+    with pytest.warns(DeprecationWarning), pytest.raises(RoutingError):
+        adapter.get_connection("ftp://files.company.local/x")
+    with pytest.warns(DeprecationWarning):
+        # the twin: plain requests' pool is the URL's port, without TLS settings
+        plain = requests.adapters.HTTPAdapter().get_connection(f"https://{NAME}:9999/x")
+    assert (plain.host, plain.port) == (NAME, 9999)
 
 
 # ----------------------------------------------------------- S9: proxies

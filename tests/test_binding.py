@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import responses
+from urllib3.exceptions import InsecureRequestWarning
 
 from vpc_requests import (
     Binding,
@@ -251,11 +252,12 @@ def test_redirect_method_rewriting(
         first, second = server.seen
     assert (first.method, first.body) == (method, b"payload")
     assert second.method == after
-    keeps_body = status in (307, 308) or (status == 301 and method == "PUT")
     if status in (307, 308):
         assert second.body == b"payload"
         assert second.header("Content-Length") == "7"
-    elif not keeps_body or after != method:
+    else:
+        # requests drops the body of every other redirect, also of a 301 PUT
+        # that stays a PUT (Session.resolve_redirects); fetch() does the same.
         assert second.body == b""
         assert second.header("Content-Type") is None
         assert second.header("Content-Length") in (None, "0")
@@ -361,6 +363,46 @@ def test_redirect_to_a_scheme_the_service_lacks_is_refused(bindings: Callable[..
         assert len(server.seen) == 1
 
 
+@pytest.mark.parametrize("location", ["ftp://files.company.local/x", f"https://{NAME}/s"])
+def test_a_refused_redirect_gives_its_connection_back_to_the_pool(
+    bindings: Callable[..., Binding], via, location: str
+) -> None:
+    refused = Reply(302, {"Location": location}, b"a redirect's body")
+    with PrivateService(handler=routes({"/r": refused})) as server:
+        api = bindings(server, pool_maxsize=1, pool_block=True)
+        for _ in range(2):
+            with pytest.raises(RoutingError):
+                via(api, "GET", f"http://{NAME}/r")
+        # A lost connection would leave the one slot taken: this would block.
+        done: list[int] = []
+        worker = threading.Thread(
+            target=lambda: done.append(api.fetch(f"http://{NAME}/ok", timeout=2).status_code), daemon=True
+        )
+        worker.start()
+        worker.join(5)
+        assert done == [200]
+        assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        Reply(302, {"Location": "/done", "Content-Length": "100"}, b"short"),
+        Reply(302, {"Location": "/done", "Content-Encoding": "gzip"}, b"not gzip"),
+    ],
+    ids=["body shorter than Content-Length", "body that does not decode"],
+)
+def test_a_redirect_whose_own_body_is_broken_is_followed_like_requests(
+    bindings: Callable[..., Binding], via, broken: Reply
+) -> None:
+    with PrivateService(handler=routes({"/r": broken})) as server:
+        plain = requests.get(f"{server.url}/r", timeout=3)
+        response = via(bindings(server), "GET", f"http://{NAME}/r", timeout=3)
+        assert (response.status_code, [r.status_code for r in response.history]) == (
+            plain.status_code, [r.status_code for r in plain.history]) == (200, [302])
+        assert response.json()["path"] == "/done"
+
+
 # -------------------------------------------------------------- S9: proxies
 
 
@@ -451,6 +493,38 @@ def test_fetch_sends_what_plain_requests_sends(http_service: PrivateService, api
     assert [kv for kv in ours.headers if kv[0] != "Host"] == [kv for kv in theirs.headers if kv[0] != "Host"]
     assert (ours.target, ours.body) == (theirs.target, theirs.body)
     assert not [k for k, _ in ours.headers if k.lower().startswith(("cf-", "x-forwarded", "forwarded"))]
+
+
+# ------------------------------------------------- TLS: CA bundle from the environment
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_fetch_honours_the_ca_bundle_variables_as_requests_does(
+    https_service: PrivateService, bindings: Callable[..., Binding], monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    api = bindings(https_service)
+    monkeypatch.setenv(variable, https_service.ca_path)
+    assert api.fetch(f"https://{NAME}/a").status_code == 200
+    assert api.fetch(f"https://{NAME}/b", verify=None).status_code == 200
+    assert [r.status_code for r in api.fetch_many([f"https://{NAME}/c"])] == [200]  # type: ignore[union-attr]
+    with api.session() as session:
+        assert session.get(f"https://{NAME}/d").status_code == 200
+    assert [s.target for s in https_service.seen] == ["/a", "/b", "/c", "/d"]
+    # as in requests, an explicit verify= wins over the variable
+    monkeypatch.setenv(variable, "/nonexistent/ca.pem")
+    assert api.fetch(f"https://{NAME}/e", verify=https_service.ca_path).status_code == 200
+    with pytest.warns(InsecureRequestWarning):
+        assert api.fetch(f"https://{NAME}/f", verify=False).status_code == 200
+
+
+def test_twin_without_a_ca_bundle_variable_fetch_uses_certifi_and_fails(
+    https_service: PrivateService, bindings: Callable[..., Binding]
+) -> None:
+    with pytest.raises(requests.exceptions.SSLError) as info:
+        bindings(https_service).fetch(f"https://{NAME}/a")
+    assert isinstance(info.value, ProxyError) and info.value.code == "tls_certificate_error"
+    assert https_service.seen == []
 
 
 # ---------------------------------------------------------- S12: statuses

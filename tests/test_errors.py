@@ -6,6 +6,7 @@ and it pickles (S11)."""
 from __future__ import annotations
 
 import pickle
+import ssl
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -27,7 +28,7 @@ from vpc_requests import (
     VPCError,
     VPCService,
 )
-from vpc_requests.errors import CODE_CLASSES, classify, proxy_error, translate
+from vpc_requests.errors import CODE_CLASSES, classify, error_response, proxy_error, translate
 from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, closed_port
 
 NAME = "internal-api.company.local"
@@ -241,3 +242,108 @@ def test_translate_forces_a_code() -> None:
     error = translate(RuntimeError("boom"), binding=BINDING, origin="h:1", code="dns_error")
     assert isinstance(error, ProxyConnectionError)
     assert str(error) == f"ProxyError: dns_error (binding '{BINDING}', origin h:1): boom"
+
+
+def chained(outer: BaseException, *inner: BaseException) -> BaseException:
+    """``outer`` raised from ``inner[0]`` raised from ``inner[1]``..."""
+    for cause, effect in zip(inner, (outer, *inner)):
+        effect.__cause__ = cause
+    return outer
+
+
+def u3_read_timeout() -> urllib3.exceptions.ReadTimeoutError:
+    return urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out.")  # type: ignore[arg-type]
+
+
+# What requests raised -> the class plain requests users catch, and the code.
+REQUESTS_RAISED = {
+    "read timeout before the headers": (
+        lambda: chained(requests.ReadTimeout("slow"), u3_read_timeout(), TimeoutError("timed out")),
+        ProxyReadTimeout, "connection_read_timeout",
+    ),
+    "read timeout while the body arrives (iter_content)": (
+        lambda: chained(requests.ConnectionError("slow"), u3_read_timeout(), TimeoutError("timed out")),
+        ProxyConnectionError, "connection_read_timeout",
+    ),
+    "read timeouts after the caller's retries ran out": (
+        lambda: requests.ConnectionError(urllib3.exceptions.MaxRetryError(
+            None, "/", u3_read_timeout())),  # type: ignore[arg-type]
+        ProxyConnectionError, "connection_read_timeout",
+    ),
+    "reset while the body arrives": (
+        lambda: requests.exceptions.ChunkedEncodingError(urllib3.exceptions.ProtocolError(
+            "Connection broken", ConnectionResetError(104, "reset"))),
+        ProxyChunkedEncodingError, "http_response_incomplete",
+    ),
+    "timeout while sending the request": (
+        lambda: requests.ConnectionError(urllib3.exceptions.ProtocolError(
+            "Connection aborted.", TimeoutError("timed out"))),
+        ProxyConnectionError, "connection_write_timeout",
+    ),
+    "reset before any response": (
+        lambda: requests.ConnectionError(urllib3.exceptions.ProtocolError(
+            "Connection aborted.", ConnectionResetError(104, "reset"))),
+        ProxyConnectionError, "connection_terminated",
+    ),
+    "connect timeout": (
+        lambda: requests.ConnectTimeout("slow"), ProxyConnectTimeout, "connection_timeout",
+    ),
+    "TLS": (lambda: requests.exceptions.SSLError("bad"), ProxySSLError, "tls_protocol_error"),
+}
+
+
+@pytest.mark.parametrize("name", REQUESTS_RAISED)
+def test_translate_keeps_the_class_requests_raised(name: str) -> None:
+    make, cls, code = REQUESTS_RAISED[name]
+    raised = make()
+    error = translate(raised, binding=BINDING, origin="h:1")
+    assert type(error) is cls
+    assert error.code == code
+    for kind in (requests.ConnectionError, requests.Timeout, requests.ReadTimeout, requests.ConnectTimeout,
+                 requests.exceptions.SSLError, requests.exceptions.ChunkedEncodingError):
+        assert isinstance(error, kind) == isinstance(raised, kind), kind
+
+
+# A raw error of a body -> what requests' Response.iter_content makes of it.
+RAW_BODY_ERRORS = {
+    "ProtocolError": (
+        lambda: urllib3.exceptions.ProtocolError("Connection broken", ConnectionResetError(104, "reset")),
+        ProxyChunkedEncodingError, "http_response_incomplete",
+    ),
+    "ReadTimeoutError": (u3_read_timeout, ProxyConnectionError, "connection_read_timeout"),
+    "SSLError": (
+        lambda: urllib3.exceptions.SSLError(ssl.SSLError(1, "bad record mac")),
+        ProxySSLError, "tls_protocol_error",
+    ),
+    "socket timeout": (lambda: TimeoutError("timed out"), ProxyConnectionError, "connection_read_timeout"),
+}
+
+
+@pytest.mark.parametrize("name", RAW_BODY_ERRORS)
+def test_translate_takes_a_raw_error_as_iter_content_wraps_it(name: str) -> None:
+    make, cls, code = RAW_BODY_ERRORS[name]
+    error = translate(make(), binding=BINDING, origin="h:1")
+    assert (type(error), error.code) == (cls, code)
+
+
+def test_twin_translate_of_something_that_is_no_transport_error() -> None:
+    error = translate(RuntimeError("?"), binding=BINDING, origin="h:1")
+    assert (type(error), error.code) == (ProxyConnectionError, "proxy_internal_error")
+
+
+# ------------------------------------------------- errors="response"
+
+
+def test_error_response_reads_streams_and_closes_like_any_response() -> None:
+    failure = proxy_error("connection_refused", binding=BINDING)
+    body = b"ProxyError: connection_refused"
+    response = error_response(failure, connection="the adapter")
+    assert (response.status_code, response.content, response.connection) == (500, body, "the adapter")
+    assert b"".join(response.iter_content(7)) == body
+    assert list(response.iter_content(None, decode_unicode=True)) == [body.decode()]
+    assert list(response.iter_lines()) == [body]
+    assert response.raw.read() == body
+    response.close()
+    with error_response(failure) as again:
+        assert again.text == body.decode()
+    assert again.headers["Content-Length"] == str(len(body))

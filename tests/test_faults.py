@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gzip
 import pickle
 import ssl
 import time
@@ -26,7 +27,14 @@ from typing import Any
 import pytest
 import requests
 import trustme
-from fault_servers import ScriptedServer, stalled_headers, tls13_only_context
+from fault_servers import (
+    ScriptedServer,
+    never_reads,
+    reset_in_the_body,
+    stalled_body,
+    stalled_headers,
+    tls13_only_context,
+)
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -127,10 +135,20 @@ def stalling(env: Env) -> Iterator[int]:
 
 
 @contextlib.contextmanager
+def scripted(script: Callable[..., None]) -> Iterator[int]:
+    with ScriptedServer(script) as server:
+        yield server.port
+
+
+@contextlib.contextmanager
 def tls_for(names: tuple[str, ...], ca: trustme.CA | None = None) -> Iterator[int]:
     with PrivateService(tls=True, ca=ca, names=names) as service:
         yield service.port
 
+
+#: More than loopback's socket buffers hold (the client's send buffer grows
+#: to 4 MiB by default; the service's receive buffer stays small unread).
+UPLOAD = 16 * 1024 * 1024
 
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -147,6 +165,8 @@ class Fault:
     kwargs: dict[str, Any] = field(default_factory=dict)
     verify_ca: bool = False  # pass verify=<the suite's CA> (TLS faults)
     in_body: bool = False  # the headers arrive fine; the body fails
+    method: str = "GET"
+    retries: Retry | None = None  # max_retries, for the binding and plain requests alike
 
 
 FAULTS: dict[str, Fault] = {
@@ -170,6 +190,14 @@ FAULTS: dict[str, Fault] = {
         "http_response_incomplete", ProxyChunkedEncodingError,
         lambda env: replying(Reply(raw=CHUNKED_HEAD + b"5\r\nhello\r\n")), in_body=True,
     ),
+    "read timeout while the body arrives": Fault(
+        "connection_read_timeout", ProxyConnectionError, lambda env: scripted(stalled_body),
+        kwargs={"timeout": 0.3}, in_body=True,
+    ),
+    "connection reset while the body arrives": Fault(
+        "http_response_incomplete", ProxyChunkedEncodingError, lambda env: scripted(reset_in_the_body),
+        in_body=True,
+    ),
     "not HTTP (an SSH banner)": Fault(
         "http_protocol_error", ProxyConnectionError,
         lambda env: replying(Reply(raw=b"SSH-2.0-OpenSSH_9.6\r\n")),
@@ -180,6 +208,14 @@ FAULTS: dict[str, Fault] = {
     ),
     "headers never finish": Fault(
         "connection_read_timeout", ProxyReadTimeout, stalling, kwargs={"timeout": 0.3}
+    ),
+    "headers never finish, the caller's Retry(read=1) runs out": Fault(
+        "connection_read_timeout", ProxyConnectionError, stalling, kwargs={"timeout": 0.3},
+        retries=Retry(total=1, read=1),
+    ),
+    "write timeout: a large upload the service never reads": Fault(
+        "connection_write_timeout", ProxyConnectionError, lambda env: scripted(never_reads),
+        method="PUT", kwargs={"timeout": 0.3, "data": b"x" * UPLOAD},
     ),
     "TLS: plain HTTP answers the ClientHello": Fault(
         "tls_protocol_error", ProxySSLError, healthy, twin=healthy_tls, scheme="https",
@@ -207,9 +243,16 @@ def call_kwargs(fault: Fault, env: Env) -> dict[str, Any]:
 
 def plain_failure(fault: Fault, env: Env, port: int) -> requests.RequestException:
     """What plain requests raises for the same fault (same server, kwargs)."""
-    with pytest.raises(requests.RequestException) as info:
-        requests.get(f"{fault.scheme}://127.0.0.1:{port}/", **call_kwargs(fault, env))
+    with requests.Session() as plain:
+        if fault.retries is not None:
+            plain.mount(f"{fault.scheme}://", HTTPAdapter(max_retries=fault.retries))
+        with pytest.raises(requests.RequestException) as info:
+            plain.request(fault.method, f"{fault.scheme}://127.0.0.1:{port}/", **call_kwargs(fault, env))
     return info.value
+
+
+def faulty_binding(fault: Fault, port: int) -> Binding:
+    return binding_to(port) if fault.retries is None else binding_to(port, max_retries=fault.retries)
 
 
 def assert_fault(exc: BaseException, fault: Fault, plain: BaseException) -> None:
@@ -229,16 +272,18 @@ def test_fault_from_fetch(name: str, env: Env) -> None:
     fault = FAULTS[name]
     with fault.server(env) as port:
         with pytest.raises(ProxyError) as info:
-            binding_to(port).fetch(f"{fault.scheme}://{NAME}/", **call_kwargs(fault, env))
+            faulty_binding(fault, port).fetch(
+                f"{fault.scheme}://{NAME}/", method=fault.method, **call_kwargs(fault, env)
+            )
         assert_fault(info.value, fault, plain_failure(fault, env, port))
 
 
 @pytest.mark.parametrize("name", FAULTS)
 def test_fault_from_a_session_on_the_adapter(name: str, env: Env) -> None:
     fault = FAULTS[name]
-    with fault.server(env) as port, binding_to(port).session() as session:
+    with fault.server(env) as port, faulty_binding(fault, port).session() as session:
         with pytest.raises(ProxyError) as info:
-            session.get(f"{fault.scheme}://{NAME}/", **call_kwargs(fault, env))
+            session.request(fault.method, f"{fault.scheme}://{NAME}/", **call_kwargs(fault, env))
         assert_fault(info.value, fault, plain_failure(fault, env, port))
 
 
@@ -260,21 +305,23 @@ def test_body_fault_while_streaming_from_a_session(name: str, env: Env) -> None:
     fault = FAULTS[name]
     with fault.server(env) as port, binding_to(port).session() as session:
         response = session.get(f"http://{NAME}/", stream=True, **call_kwargs(fault, env))
-        with pytest.raises(ProxyChunkedEncodingError) as info:
+        with pytest.raises(ProxyError) as info:
             b"".join(response.iter_content(4))
-        assert info.value.code == "http_response_incomplete"
+        assert_fault(info.value, fault, plain_failure(fault, env, port))
 
 
 @pytest.mark.parametrize("name", FAULTS)
 def test_twin_the_same_call_to_a_healthy_server_succeeds(name: str, env: Env) -> None:
     fault = FAULTS[name]
     with fault.twin(env) as port:
-        binding = binding_to(port)
-        response = binding.fetch(f"{fault.scheme}://{NAME}/", **call_kwargs(fault, env))
+        binding = faulty_binding(fault, port)
+        url, kwargs = f"{fault.scheme}://{NAME}/", call_kwargs(fault, env)
+        response = binding.fetch(url, method=fault.method, **kwargs)
         assert response.status_code == 200
         assert response.json()["host"] == NAME
-        streamed = binding.fetch(f"{fault.scheme}://{NAME}/", stream=True, **call_kwargs(fault, env))
-        assert b"".join(streamed.iter_content(4)) == response.content
+        assert response.json()["method"] == fault.method
+        streamed = binding.fetch(url, method=fault.method, stream=True, **kwargs)
+        assert b"".join(streamed.iter_content(1024)) == response.content
 
 
 def test_read_timeout_is_not_a_connection_error_and_is_not_retried(env: Env) -> None:
@@ -542,3 +589,62 @@ def test_adapter_errors_response_cannot_cover_a_body_read_by_the_session(env: En
         session.mount("http://", VPCServiceAdapter(vpc, binding=BINDING, errors="response"))
         with pytest.raises(ProxyChunkedEncodingError):
             session.get(f"http://{NAME}/")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_errors_response_streams_closes_and_works_in_a_with_block(stream: bool) -> None:
+    binding = binding_to(closed_port(), errors="response")
+    url, body = f"http://{NAME}/x", b"ProxyError: connection_refused"
+    with binding.fetch(url, stream=stream) as response:
+        assert response.status_code == 500
+        assert b"".join(response.iter_content(4)) == body
+        assert list(response.iter_lines()) == [body]
+        assert response.connection is binding.adapter
+    response.close()  # a second close is harmless, as on any response
+    assert binding.fetch(url, stream=stream).raw.read() == body
+    binding.fetch(url, stream=stream).close()
+
+
+def test_binding_errors_response_covers_its_session() -> None:
+    binding = binding_to(closed_port(), errors="response")
+    with binding.session() as session:
+        response = session.get(f"http://{NAME}/x")
+    assert_error_response(response, "connection_refused", f"http://{NAME}/x")
+    assert response.connection is binding.adapter
+
+
+def test_twin_binding_session_raises_by_default() -> None:
+    with binding_to(closed_port()).session() as session, pytest.raises(ProxyConnectionError):
+        session.get(f"http://{NAME}/x")
+
+
+# -- a body that does not decode is not a transport failure ------------------------
+
+BAD_GZIP = Reply(200, {"Content-Encoding": "gzip"}, b"this is not gzip")
+
+
+@pytest.mark.parametrize("errors", ["raise", "response"])
+def test_a_body_that_does_not_decode_raises_what_plain_requests_raises(errors: str) -> None:
+    with PrivateService(handler=lambda seen: BAD_GZIP) as service:
+        with pytest.raises(requests.exceptions.ContentDecodingError) as plain:
+            requests.get(service.url)
+        binding = binding_to(service.port, errors=errors)
+        url = f"http://{NAME}/"
+        with pytest.raises(requests.exceptions.ContentDecodingError) as info:
+            binding.fetch(url)
+        assert type(info.value) is type(plain.value)
+        with binding.session() as session, pytest.raises(requests.exceptions.ContentDecodingError) as info:
+            session.get(url)
+        assert type(info.value) is type(plain.value)
+        with binding.fetch(url, stream=True) as streamed:
+            assert streamed.status_code == 200  # the origin's answer, never a 500
+            with pytest.raises(requests.exceptions.ContentDecodingError) as info:
+                b"".join(streamed.iter_content(4))
+        assert type(info.value) is type(plain.value)
+
+
+def test_twin_a_gzip_body_that_decodes() -> None:
+    good = Reply(200, {"Content-Encoding": "gzip"}, gzip.compress(b"hello"))
+    with PrivateService(handler=lambda seen: good) as service:
+        binding = binding_to(service.port, errors="response")
+        assert binding.fetch(f"http://{NAME}/").content == b"hello"

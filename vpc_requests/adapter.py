@@ -6,7 +6,8 @@ It extends requests only through HTTPAdapter's documented hooks:
 ``init_poolmanager`` (pool classes that dial the service),
 ``build_connection_pool_key_attributes`` and
 ``get_connection_with_tls_context`` (the service's host and port, SNI from the
-URL, TLS settings; never a proxy), ``cert_verify`` (settings live in the pool
+URL, TLS settings; never a proxy; the deprecated ``get_connection`` routes the
+same way), ``cert_verify`` (settings live in the pool
 key, so nothing is mutated per request), ``build_response`` and ``send``
 (``Host`` from the URL on a copy of the request; errors translated).
 """
@@ -19,6 +20,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, Callable, cast
@@ -59,6 +61,12 @@ log = logging.getLogger(__name__)
 # passes through as requests raised it.
 _TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout)
 _ERROR_MODES = ("raise", "response")
+# What Response.iter_content raises when the network fails while the body
+# arrives (ConnectionError for a read timeout); not ContentDecodingError,
+# StreamConsumedError, ...
+_BODY_TRANSPORT_ERRORS = (
+    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+)
 
 # What a pooled keep-alive connection the service closed while it was idle
 # looks like when it is used: closed (or reset) before any byte of the response.
@@ -254,6 +262,26 @@ class VPCServiceAdapter(HTTPAdapter):
         host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
         return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
 
+    def get_connection(self, url: str, proxies: Mapping[str, str] | None = None) -> Any:
+        """DEPRECATED in requests 2.32.2 (and warns as requests does): the
+        connection pool for ``url``, routed like
+        :meth:`get_connection_with_tls_context` with requests' defaults
+        (``verify=True``, no client certificate); proxies are never used.
+
+        This method should not be called from user code.
+
+        :raises ~vpc_requests.RoutingError: for a URL the binding refuses.
+        """
+        warnings.warn(
+            "`get_connection` has been deprecated in favor of `get_connection_with_tls_context`; "
+            "VPCServiceAdapter routes it the same way, with verify=True and no client certificate",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        request = PreparedRequest()
+        request.url = url
+        return self.get_connection_with_tls_context(request, True)
+
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         """Do nothing: TLS settings are pool keyword arguments here, so pools
         are never changed per request.
@@ -310,9 +338,7 @@ class VPCServiceAdapter(HTTPAdapter):
             failure = self._failure(exc, where, request)
             _log_failure(self.binding, request, where.url_host, where.origin, failure, started)
             if self.errors == "response" and isinstance(failure, ProxyError):
-                response = error_response(failure, request)
-                response.connection = self
-                return response
+                return error_response(failure, request, connection=self)
             raise failure from exc
         response.request = request
         if debug:
@@ -423,11 +449,15 @@ class _Response(Response):
             self._body_done()
         except (requests.RequestException, OSError) as exc:
             self._body_done()
-            if isinstance(exc, (ProxyError, AbortError)):
+            if isinstance(exc, (ProxyError, AbortError)) or (
+                # ContentDecodingError, StreamConsumedError, ... pass as raised
+                # (every requests exception is also an OSError: test it first)
+                isinstance(exc, requests.RequestException) and not isinstance(exc, _BODY_TRANSPORT_ERRORS)
+            ):
                 raise
             if active is not None and active.signal.aborted:
                 raise AbortError(active.signal.reason, request=self.request) from exc
-            if adapter is None or where is None:
+            if adapter is None or where is None or not from_transport(exc):
                 raise
             failure = adapter._failure(exc, where.origin, self.request)
             _log_failure(adapter.binding, self.request, where.url_host, where.origin, failure, started)

@@ -9,8 +9,9 @@ follows redirects itself, through this binding only (S8).
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Union
 
@@ -24,7 +25,7 @@ from requests.utils import default_headers
 from . import abort
 from .abort import AbortSignal
 from .adapter import VPCServiceAdapter, on_body_done
-from .batch import Item
+from .batch import FetchResults, Item
 from .batch import fetch_many as _fetch_many
 from .errors import AbortError, ProxyError, RedirectError
 from .errors import error_response as _error_response
@@ -59,7 +60,9 @@ class Binding:
     :param errors: ``"raise"`` (default) raises
         :class:`~vpc_requests.ProxyError` when the service cannot be reached;
         ``"response"`` returns what Workers code sees instead: a ``500``
-        ``text/plain`` response whose body is ``ProxyError: <code>``.
+        ``text/plain`` response whose body is ``ProxyError: <code>``, from
+        :meth:`fetch` and from the binding's adapter (so also through
+        :meth:`session`, where a body the session reads still raises).
     :param adapter_kwargs: passed to :class:`~vpc_requests.VPCServiceAdapter`
         (``pool_maxsize``, ``max_retries``, ...).
     """
@@ -82,7 +85,9 @@ class Binding:
         self._tunnel = tunnel
         self._errors = errors
         self._adapter_kwargs = adapter_kwargs
-        self._adapter = VPCServiceAdapter(service, binding=name, tunnel=tunnel, **adapter_kwargs)
+        self._adapter = VPCServiceAdapter(
+            service, binding=name, tunnel=tunnel, errors=errors, **adapter_kwargs
+        )
         self._headers = default_headers()
 
     @property
@@ -189,7 +194,9 @@ class Binding:
         :param kwargs: what ``requests.request`` accepts: ``params``,
             ``json``, ``files``, ``auth``, ``cookies``, ``hooks``,
             ``timeout``, ``stream``, ``verify``, ``cert`` (``proxies`` is
-            ignored: the binding is the route).
+            ignored: the binding is the route). Without ``verify`` (or with
+            ``True``) the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
+            ``CURL_CA_BUNDLE`` is used when set, as by requests.
         :returns: the :class:`requests.Response`, whatever its status.
         :raises ~vpc_requests.RoutingError: for a URL the binding refuses;
             nothing is sent.
@@ -208,10 +215,14 @@ class Binding:
         if kwargs.pop("allow_redirects", True) is False:
             redirect = "manual"
         kwargs.pop("proxies", None)
+        verify = kwargs.pop("verify", True)
+        if verify is True or verify is None:
+            # As Session.merge_environment_settings (trust_env is on).
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         send = {
             "stream": kwargs.pop("stream", False),
             "timeout": kwargs.pop("timeout", None),
-            "verify": kwargs.pop("verify", True),
+            "verify": verify,
             "cert": kwargs.pop("cert", None),
         }
         request = self._prepare(resource, method, headers, body, kwargs)
@@ -221,7 +232,7 @@ class Binding:
             return self._exchange_abortable(request, redirect, send, signal)
         except ProxyError as exc:
             if self._errors == "response":
-                return _error_response(exc, request)
+                return _error_response(exc, request, connection=self._adapter)
             raise
 
     def fetch_many(
@@ -232,7 +243,7 @@ class Binding:
         progress: bool = False,
         signal: AbortSignal | None = None,
         **fetch_kwargs: Any,
-    ) -> Iterator[Response | Exception]:
+    ) -> FetchResults:
         """Fetch many resources, at most ``concurrency`` at a time, and yield
         the results in input order: each a :class:`requests.Response` or the
         exception that item's fetch raised (see
@@ -251,7 +262,10 @@ class Binding:
         :param signal: stops the whole batch; the iteration then raises
             :class:`~vpc_requests.AbortError`.
         :param fetch_kwargs: :meth:`fetch` arguments for every item.
-        :returns: a generator; closing it stops the batch.
+        :returns: a :class:`~vpc_requests.batch.FetchResults`: an iterator
+            and a context manager; leaving its ``with`` block, or
+            ``close()``, stops the batch (use ``with`` when you keep the
+            results in a variable).
         """
         return _fetch_many(
             self, resources, concurrency=concurrency, progress=progress, signal=signal, **fetch_kwargs
@@ -371,16 +385,19 @@ class Binding:
                 raise requests.TooManyRedirects(
                     f"Exceeded {MAX_REDIRECTS} redirects.", response=response
                 )
+            _drain(response)  # first: a refused next hop must not keep the connection
+            history.append(response)
             request = next_request(request, response)
             self._adapter.route(str(request.url))
-            response.content  # noqa: B018 - drain so the connection is reused
-            response.close()
-            history.append(response)
             response = self._send(request, send)
         if history:
             response.history = history
         if not send["stream"]:
-            response.content  # noqa: B018
+            try:
+                response.content  # noqa: B018
+            except BaseException:
+                response.close()  # the caller never gets it: free the connection now
+                raise
         return response
 
     def _send(self, request: PreparedRequest, send: dict[str, Any]) -> Response:
@@ -394,6 +411,18 @@ class Binding:
                 response.close()
                 raise
         return response
+
+
+def _drain(response: Response) -> None:
+    """Read a redirect's body so its connection goes back to the pool, and
+    close it; a broken body is skipped as ``Session.resolve_redirects``
+    skips it (a redirect is followed whatever its body)."""
+    try:
+        response.content  # noqa: B018
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError, RuntimeError):
+        response.raw.read(decode_content=False)
+    finally:
+        response.close()
 
 
 def _merge_headers(base: Mapping[str, Any], extra: HeadersType) -> CaseInsensitiveDict[Any]:

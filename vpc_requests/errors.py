@@ -20,17 +20,22 @@ The tree::
 
 Every concrete :class:`ProxyError` is also exactly the ``requests`` exception
 plain ``requests`` raises for the same failure, so existing
-``except requests.ConnectionError`` code keeps working.
+``except requests.ConnectionError`` code keeps working: :func:`translate`
+picks the class from what ``requests`` raised and only the ``.code`` from the
+cause (a read timeout while the body arrives is a ``ConnectionError`` with
+``connection_read_timeout``, as in ``requests``).
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import ssl
 from typing import Any
 
 import requests
+import urllib3
 import urllib3.exceptions as u3
 from requests.structures import CaseInsensitiveDict
 
@@ -206,7 +211,9 @@ def _rebuild(cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, 
     return cls(*args, **kwargs)
 
 
-#: Which exception class carries each code.
+#: Which exception class :func:`proxy_error` builds for each code (a
+#: failure of our own, such as a tunnel's). :func:`translate` does not use
+#: it: a translated failure is the class plain ``requests`` raised.
 CODE_CLASSES: dict[str, type[ProxyError]] = {
     "connection_refused": ProxyConnectionError,
     "connection_terminated": ProxyConnectionError,
@@ -244,7 +251,10 @@ def proxy_error(code: str, **kwargs: Any) -> ProxyError:
 
 
 def error_response(
-    exc: ProxyError, request: requests.PreparedRequest | None = None
+    exc: ProxyError,
+    request: requests.PreparedRequest | None = None,
+    *,
+    connection: Any = None,
 ) -> requests.Response:
     """What Workers code sees for a binding failure under ``wrangler dev``
     (``errors="response"``): a ``500`` ``text/plain`` response whose body is
@@ -253,18 +263,33 @@ def error_response(
     :param exc: the failure.
     :param request: the request that failed, set as the response's
         ``.request``.
-    :returns: the response (``.raw`` is ``None``; the body is already read).
+    :param connection: the adapter, set as the response's ``.connection``.
+    :returns: the response, its body already read; ``.raw`` is a
+        :class:`urllib3.HTTPResponse` over the same bytes, so ``close()``,
+        ``iter_content()``, ``iter_lines()`` and ``with`` work as on any
+        response.
     """
+    body = f"ProxyError: {exc.code}".encode()
+    headers = {"Content-Type": "text/plain;charset=UTF-8", "Content-Length": str(len(body))}
     response = requests.Response()
     response.status_code = 500
     response.reason = "Internal Server Error"
-    response._content = f"ProxyError: {exc.code}".encode()
-    response.headers = CaseInsensitiveDict({"Content-Type": "text/plain;charset=UTF-8"})
+    response.headers = CaseInsensitiveDict(headers)
+    response.raw = urllib3.HTTPResponse(
+        body=io.BytesIO(body), headers=headers, status=500, reason=response.reason,
+        preload_content=False, decode_content=False,
+    )
+    response._content = body
+    response._content_consumed = True
     response.encoding = "utf-8"
+    response.connection = connection
     if request is not None:
         response.url = str(request.url)
         response.request = request
     return response
+
+
+_SOCKET_TIMEOUTS = (TimeoutError, socket.timeout)  # one class since Python 3.10
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -307,6 +332,10 @@ def classify(exc: BaseException) -> str:
             return err.code
         if isinstance(err, (ssl.SSLCertVerificationError, ssl.CertificateError)):
             return "tls_certificate_error"
+    # requests raises ChunkedEncodingError only while reading a body: the
+    # response was cut short, whatever cut it (a reset, a bad chunk).
+    if any(isinstance(err, requests.exceptions.ChunkedEncodingError) for err in chain):
+        return "http_response_incomplete"
     # The most specific cause first: urllib3's NewConnectionError is (for
     # compatibility) a ConnectTimeoutError even when the connection was refused.
     for err in chain:
@@ -320,6 +349,10 @@ def classify(exc: BaseException) -> str:
                             BrokenPipeError, ConnectionAbortedError)):
             return "connection_terminated"
     for err in chain:
+        if isinstance(err, u3.ProtocolError) and any(isinstance(a, _SOCKET_TIMEOUTS) for a in err.args):
+            # urllib3 turns a timeout while reading into ReadTimeoutError;
+            # a bare socket timeout it wraps comes from sending the request.
+            return "connection_write_timeout"
         if isinstance(err, u3.ConnectTimeoutError) and not isinstance(err, u3.NewConnectionError):
             return "connection_timeout"
         if isinstance(err, requests.ConnectTimeout):
@@ -332,7 +365,7 @@ def classify(exc: BaseException) -> str:
             return "http_response_incomplete"
         if isinstance(err, (http.client.HTTPException, u3.HeaderParsingError)):
             return "http_protocol_error"
-        if isinstance(err, (TimeoutError, socket.timeout)):
+        if isinstance(err, _SOCKET_TIMEOUTS):
             return "connection_read_timeout"
     for err in chain:
         if isinstance(err, OSError) and not isinstance(err, requests.RequestException) and err.errno:
@@ -348,17 +381,60 @@ def translate(
     request: requests.PreparedRequest | None = None,
     code: str | None = None,
 ) -> ProxyError:
-    """Translate a transport failure into the fitting :class:`ProxyError`.
+    """Translate a transport failure into the fitting :class:`ProxyError`:
+    the subclass that is also exactly the ``requests`` exception plain
+    ``requests`` raises for it (a ``ReadTimeout`` stays a ``ReadTimeout``, a
+    ``ConnectionError`` a ``ConnectionError``), with the code
+    :func:`classify` finds.
 
-    :param exc: what ``requests``/``urllib3`` raised.
+    :param exc: what ``requests`` raised; or a raw ``urllib3``, ``ssl`` or
+        socket error from reading a body, taken as ``requests``'
+        ``Response.iter_content`` wraps it (``ProtocolError`` ->
+        ``ChunkedEncodingError``, ``ReadTimeoutError`` -> ``ConnectionError``,
+        ``SSLError`` -> ``SSLError``): ``HTTPAdapter.send`` wraps every
+        error before the body.
     :param binding: the binding's name, for the message.
     :param origin: ``host:port`` that was connected to, for the message.
     :param request: the request that failed.
     :param code: force this code instead of classifying ``exc``.
-    :returns: the exception to raise ``from exc``.
+    :returns: the exception to raise ``from exc``; a
+        :class:`ProxyConnectionError` for anything that is no transport error.
     """
-    found = code or classify(exc)
-    return proxy_error(found, binding=binding, origin=origin, detail=_detail(exc), request=request)
+    raised = _as_requests(exc)
+    found = code or classify(raised)
+    cls = next((ours for theirs, ours in _MIRRORS if isinstance(raised, theirs)), ProxyConnectionError)
+    return cls(found, binding=binding, origin=origin, detail=_detail(exc), request=request)
+
+
+#: Our class for each ``requests`` exception a transport failure can be,
+#: the most specific first.
+_MIRRORS: tuple[tuple[type[BaseException], type[ProxyError]], ...] = (
+    (requests.ConnectTimeout, ProxyConnectTimeout),
+    (requests.exceptions.SSLError, ProxySSLError),
+    (requests.ReadTimeout, ProxyReadTimeout),
+    (requests.exceptions.ChunkedEncodingError, ProxyChunkedEncodingError),
+    (requests.ConnectionError, ProxyConnectionError),
+)
+
+#: How ``Response.iter_content`` wraps an error of the body (urllib3 has
+#: already made socket, ssl and http.client errors into its own), in order.
+_BODY_WRAPS: tuple[tuple[tuple[type[BaseException], ...], type[requests.RequestException]], ...] = (
+    ((u3.SSLError, ssl.SSLError), requests.exceptions.SSLError),
+    ((u3.ReadTimeoutError, *_SOCKET_TIMEOUTS), requests.ConnectionError),
+    ((u3.ProtocolError, http.client.HTTPException, OSError), requests.exceptions.ChunkedEncodingError),
+)
+
+
+def _as_requests(exc: BaseException) -> BaseException:
+    """``exc`` as plain ``requests`` raises it (see :func:`translate`)."""
+    if isinstance(exc, requests.RequestException):
+        return exc
+    for raw, wrapper in _BODY_WRAPS:
+        if isinstance(exc, raw):
+            wrapped = wrapper(exc)
+            wrapped.__cause__ = exc
+            return wrapped
+    return exc
 
 
 def _detail(exc: BaseException) -> str:
