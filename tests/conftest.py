@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 PROXY_VARIABLES = (
@@ -48,3 +51,15 @@ def https_service(ca):
 
     with PrivateService(tls=True, ca=ca, names=HTTPS_NAMES, name="https-service") as service:
         yield service
+
+
+# --- subprocesses: loopback only, as pytest-socket enforces in this process ----
+
+LOOPBACK_GUARD = str(Path(__file__).resolve().parent / "loopback_guard")
+
+
+@pytest.fixture(autouse=True)
+def _loopback_guard_for_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Python subprocess a test starts loads tests/loopback_guard/sitecustomize.py."""
+    current = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", LOOPBACK_GUARD + (os.pathsep + current if current else ""))
