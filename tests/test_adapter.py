@@ -23,6 +23,7 @@ from pytest_socket import SocketConnectBlockedError
 from urllib3.exceptions import InsecureRequestWarning
 
 from vpc_requests import (
+    Binding,
     ProxyError,
     ProxySSLError,
     RoutingError,
@@ -766,3 +767,25 @@ def test_twin_responses_refuses_an_unregistered_url(http_service: PrivateService
         with pytest.raises(requests.ConnectionError, match="Connection refused by Responses"):
             session.get(f"http://{NAME}/other")
     assert http_service.connections == 0
+
+
+def test_responses_sees_the_request_exactly_as_plain_requests_sends_it() -> None:
+    """A strict header matcher registered for what plain requests sends also
+    matches the same request through the adapter and fetch(): the Host
+    header is added below requests, where mocks do not look."""
+    from responses import matchers
+
+    url = "http://internal-api.company.local/users"
+    with requests.Session() as plain:
+        expected = dict(plain.prepare_request(requests.Request("GET", url)).headers)
+    service = VPCService(ipv4="127.0.0.1", http_port=1)
+    with responses.RequestsMock() as mock, requests.Session() as session:
+        mock.get(url, json=[], match=[matchers.header_matcher(expected, strict_match=True)])
+        session.mount("http://", VPCServiceAdapter(service, binding="API"))
+        assert session.get(url).status_code == 200
+        binding = Binding("API", service)
+        assert binding.fetch(url).status_code == 200
+        binding.close()
+        # The twin: one more header and the strict matcher refuses.
+        with pytest.raises(requests.ConnectionError, match="Connection refused by Responses"):
+            session.get(url, headers={"X-Extra": "1"})

@@ -29,7 +29,6 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import _basic_auth_str
 from requests.models import PreparedRequest, Response
-from requests.structures import CaseInsensitiveDict
 from requests.utils import get_auth_from_url
 from urllib3.exceptions import ProtocolError
 from urllib3.poolmanager import PoolKey
@@ -37,7 +36,7 @@ from urllib3.util.retry import Retry
 
 from . import forks
 from .abort import _Scope, current_scope
-from .connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
+from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
 from .errors import AbortError, ProxyError, error_response, from_transport, translate
 from .routing import Route, route
 from .service import VPCService
@@ -319,17 +318,15 @@ class VPCServiceAdapter(HTTPAdapter):
         :raises ~vpc_requests.AbortError: when the fetch's signal fired.
         """
         where = self.route(str(request.url))
-        outgoing = _with_host(request, where)
-        # Carried for the hooks below (read back by _route_of): an attribute
-        # of ours on requests' object, which does not declare it.
-        outgoing._vpc_route = (self, where)  # type: ignore[attr-defined]
-        if proxies and "Proxy-Authorization" in outgoing.headers:
-            _drop_proxy_credentials(outgoing.headers, proxies)
-        _check_headers(outgoing.headers)
+        _check_headers(request.headers)
+        drop = proxies is not None and _is_proxy_credential(request.headers.get("Proxy-Authorization"), proxies)
+        # The request goes down unchanged (S13), as plain requests sends it;
+        # Host is added where the pool sends the headers (connection.py).
+        token = EXCHANGE.set(Exchange(self, where, drop))
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         try:
-            response = super().send(outgoing, stream, timeout, verify, cert, None)
+            response = super().send(request, stream, timeout, verify, cert, None)
         except _TRANSPORT_ERRORS as exc:
             if not from_transport(exc):
                 # Raised in the transport's place, not by the network (a mock
@@ -340,7 +337,8 @@ class VPCServiceAdapter(HTTPAdapter):
             if self.errors == "response" and isinstance(failure, ProxyError):
                 return error_response(failure, request, connection=self)
             raise failure from exc
-        response.request = request
+        finally:
+            EXCHANGE.reset(token)
         if debug:
             log.debug(
                 "binding=%s %s %s -> %s status=%s elapsed=%.1fms",
@@ -405,11 +403,11 @@ def _grow(pool: Any, maxsize: int) -> None:
 
 
 def _route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
-    """The route :meth:`VPCServiceAdapter.send` computed for ``request``
-    (carried by its copy), else a fresh one."""
-    carried: tuple[VPCServiceAdapter, Route] | None = getattr(request, "_vpc_route", None)
-    if carried is not None and carried[0] is adapter:
-        return carried[1]
+    """The route :meth:`VPCServiceAdapter.send` computed for the exchange
+    under way, else a fresh one."""
+    exchange = EXCHANGE.get()
+    if exchange is not None and exchange.adapter is adapter:
+        return exchange.route  # type: ignore[no-any-return]
     return adapter.route(str(request.url))
 
 
@@ -519,42 +517,17 @@ def _log_failure(
         )
 
 
-def _drop_proxy_credentials(headers: Any, proxies: Mapping[str, str]) -> None:
-    """Remove the ``Proxy-Authorization`` header that requests makes from a
-    proxy URL's credentials (on every redirect hop): the binding never uses
-    that proxy, so its credentials must not reach the service (S9)."""
-    value = headers["Proxy-Authorization"]
+def _is_proxy_credential(value: Any, proxies: Mapping[str, str]) -> bool:
+    """Whether ``value`` is the ``Proxy-Authorization`` header requests makes
+    from a proxy URL's credentials (on every redirect hop): the binding never
+    uses that proxy, so its credentials must not reach the service (S9). A
+    header the caller set otherwise is sent as given."""
+    if not value:
+        return False
     for proxy in proxies.values():
         if not proxy:
             continue
         username, password = get_auth_from_url(proxy)
         if username and value == _basic_auth_str(username, password):
-            del headers["Proxy-Authorization"]
-            return
-
-
-def _with_host(request: PreparedRequest, where: Route) -> PreparedRequest:
-    """A shallow copy of ``request`` whose headers start with ``Host`` (as
-    http.client would put it), unless the caller set Host themselves."""
-    hop = PreparedRequest()
-    hop.method = request.method
-    hop.url = request.url
-    headers: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict()
-    given = request.headers
-    if type(given) is CaseInsensitiveDict:
-        # requests' own store (lower-case name -> (name, value)), copied
-        # without a per-header __setitem__.
-        store = headers._store
-        if "host" not in given._store:
-            store["host"] = ("Host", where.host_header)
-        store.update(given._store)
-    else:
-        if "Host" not in given:
-            headers["Host"] = where.host_header
-        headers.update(given)
-    hop.headers = headers
-    hop._cookies = request._cookies
-    hop.body = request.body
-    hop.hooks = request.hooks
-    hop._body_position = request._body_position
-    return hop
+            return True
+    return False

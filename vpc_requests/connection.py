@@ -11,14 +11,17 @@ scope so an abort can interrupt it in any phase.
 from __future__ import annotations
 
 import collections
+import contextvars
 import functools
 import logging
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -31,6 +34,8 @@ from .service import VPCService
 from .tunnels import Transport, http_connect, open_socket, parse_tunnel, require_socks, socks_connect
 
 __all__ = [
+    "EXCHANGE",
+    "Exchange",
     "Dialer",
     "VPCHTTPConnection",
     "VPCHTTPConnectionPool",
@@ -327,11 +332,61 @@ class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
         super().close()
 
 
-class VPCHTTPConnectionPool(HTTPConnectionPool):
+class Exchange(NamedTuple):
+    """What :meth:`VPCServiceAdapter.send <vpc_requests.VPCServiceAdapter.send>`
+    decided for the request it is sending, for the pool and the adapter's
+    hooks further down the same call.
+
+    :ivar adapter: the adapter sending it.
+    :ivar route: its :class:`~vpc_requests.routing.Route`.
+    :ivar drop_proxy_authorization: leave out the ``Proxy-Authorization``
+        header requests made from a proxy URL the binding never uses (S9).
+    """
+
+    adapter: Any
+    route: Any
+    drop_proxy_authorization: bool
+
+
+#: The exchange being sent in this thread (set by the adapter around
+#: HTTPAdapter.send, so that the caller's request object itself, unchanged,
+#: is what requests, and any mock patching it, sees).
+EXCHANGE: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
+    "vpc_requests_exchange", default=None
+)
+
+
+class _ExchangeMixin:
+    """Sends the headers of the request with ``Host`` from the URL first (as
+    http.client puts it), unless the caller set ``Host``; never changes the
+    mapping it is given."""
+
+    def urlopen(self, method: str, url: str, body: Any = None, headers: Any = None, *args: Any, **kwargs: Any) -> Any:
+        exchange = EXCHANGE.get()
+        if exchange is not None and headers is not None:
+            headers = _outgoing_headers(headers, exchange)
+        return super().urlopen(method, url, body, headers, *args, **kwargs)  # type: ignore[misc]
+
+
+def _outgoing_headers(headers: Mapping[str, Any], exchange: Exchange) -> Mapping[str, Any]:
+    has_host = "Host" in headers if isinstance(headers, CaseInsensitiveDict) else any(
+        name.lower() == "host" for name in headers
+    )
+    if has_host and not exchange.drop_proxy_authorization:
+        return headers
+    outgoing: dict[str, Any] = {} if has_host else {"Host": exchange.route.host_header}
+    for name, value in headers.items():
+        if exchange.drop_proxy_authorization and name.lower() == "proxy-authorization":
+            continue
+        outgoing[name] = value
+    return outgoing
+
+
+class VPCHTTPConnectionPool(_ExchangeMixin, HTTPConnectionPool):
     ConnectionCls = VPCHTTPConnection
 
 
-class VPCHTTPSConnectionPool(HTTPSConnectionPool):
+class VPCHTTPSConnectionPool(_ExchangeMixin, HTTPSConnectionPool):
     ConnectionCls = VPCHTTPSConnection
 
 
