@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from .errors import AbortError
 
-__all__ = ["AbortController", "AbortSignal", "current_scope"]
+__all__ = ["AbortController", "AbortSignal", "current_scope", "shutdown_socket", "watch"]
 
 
 class AbortSignal:
@@ -143,7 +143,7 @@ class _Scope:
         with self._lock:
             self._sockets.append(sock)
         if self.signal.aborted:
-            _shutdown(sock)
+            shutdown_socket(sock)
             raise AbortError(self.signal.reason)
 
     def watch_connection(self, conn: Any) -> None:
@@ -160,7 +160,7 @@ class _Scope:
             sockets = list(self._sockets)
             conns = [c for c in self._conns if getattr(c, "vpc_scope", None) is self]
         for sock in sockets:
-            _shutdown(sock)
+            shutdown_socket(sock)
         for conn in conns:
             # vpc_response_sock: the socket a response body is read from,
             # which http.client no longer keeps as conn.sock when the
@@ -168,7 +168,7 @@ class _Scope:
             for attr in ("sock", "vpc_response_sock"):
                 held = getattr(conn, attr, None)
                 if held is not None:
-                    _shutdown(held)
+                    shutdown_socket(held)
 
     def __enter__(self) -> _Scope:
         self.signal.throw_if_aborted()
@@ -206,12 +206,25 @@ def current_scope() -> _Scope | None:
     return _CURRENT.get()
 
 
+def watch(sock: socket.socket) -> None:
+    """Register ``sock`` with the running fetch's abort scope, if any.
+
+    Should not be called from user code; the transport calls it for every
+    socket it opens, before connecting or handshaking.
+    """
+    active = _CURRENT.get()
+    if active is not None:
+        active.watch_socket(sock)
+
+
 def scope(signal: AbortSignal) -> _Scope:
     """A new abort scope for one fetch; use as a context manager."""
     return _Scope(signal)
 
 
-def _shutdown(sock: socket.socket) -> None:
+def shutdown_socket(sock: socket.socket) -> None:
+    """Shut ``sock`` down for reading and writing, from any thread, so that
+    a call blocked on it returns at once; errors ignored."""
     # socket.socket.shutdown, not SSLSocket.shutdown: the latter tears down the
     # SSL object under a thread that may be blocked reading it. TLS inside a
     # TLS tunnel is urllib3's SSLTransport: shut down the socket it wraps.

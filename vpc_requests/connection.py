@@ -16,7 +16,6 @@ import functools
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -27,7 +26,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.poolmanager import PoolKey, _default_key_normalizer
 
-from .abort import current_scope
+from . import deadlines
+from .abort import current_scope, watch
 from .errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
 from .resolver import require_dns, resolver_for
 from .service import VPCService
@@ -108,7 +108,7 @@ class Dialer:
             for a timeout, ``socket.gaierror`` for a name the system
             resolver does not know).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadlines.after(timeout)
         transport = self.transport
         if transport.kind == "direct":
             return self._direct(port, deadline, source_address, socket_options)
@@ -124,7 +124,7 @@ class Dialer:
         service = self.service
         candidates = []
         if service.hostname is not None and service.resolver_ips:
-            for ip in resolver_for(service.resolver_ips).resolve(service.hostname, _left(deadline)):
+            for ip in resolver_for(service.resolver_ips).resolve(service.hostname, deadlines.left(deadline)):
                 candidates.extend(socket.getaddrinfo(ip, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST))
         else:
             for address in service.addresses:
@@ -133,13 +133,13 @@ class Dialer:
         for index, (family, kind, proto, _, sockaddr) in enumerate(candidates):
             try:
                 return open_socket(
-                    family, kind, proto, sockaddr, _share(deadline, len(candidates) - index),
-                    source_address, socket_options, _watch,
+                    family, kind, proto, sockaddr, deadlines.share(deadline, len(candidates) - index),
+                    source_address, socket_options, watch,
                 )
             except OSError as exc:
                 log.debug("connect to %s failed: %s", sockaddr[0], exc)
                 error = exc
-            if _expired(deadline):
+            if deadlines.expired(deadline):
                 break
         if error is None:
             raise OSError(f"no address to connect to for {service.origin_host}")
@@ -159,12 +159,12 @@ class Dialer:
         for index, host in enumerate(targets):
             try:
                 return dial(
-                    transport, host, port, timeout=_share(deadline, len(targets) - index),
-                    source_address=source_address, socket_options=socket_options, watch=_watch,
+                    transport, host, port, timeout=deadlines.share(deadline, len(targets) - index),
+                    source_address=source_address, socket_options=socket_options, watch=watch,
                 )
             except ProxyError as exc:
                 error = exc
-            if _expired(deadline):
+            if deadlines.expired(deadline):
                 break
         assert error is not None
         raise error
@@ -177,7 +177,7 @@ class Dialer:
             return list(service.addresses)
         # socks5://: resolve here, exactly as in direct mode.
         if service.resolver_ips:
-            return list(resolver_for(service.resolver_ips).resolve(service.hostname, _left(deadline)))
+            return list(resolver_for(service.resolver_ips).resolve(service.hostname, deadlines.left(deadline)))
         try:
             infos = socket.getaddrinfo(service.hostname, port, 0, socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -190,26 +190,6 @@ class Dialer:
         else:
             return list(dict.fromkeys(str(info[4][0]) for info in infos))
         raise failure
-
-
-def _watch(sock: socket.socket) -> None:
-    active = current_scope()
-    if active is not None:
-        active.watch_socket(sock)
-
-
-def _left(deadline: float | None) -> float | None:
-    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
-
-
-def _share(deadline: float | None, attempts: int) -> float | None:
-    """The time one of ``attempts`` remaining attempts may take."""
-    left = _left(deadline)
-    return None if left is None else max(left / max(attempts, 1), 0.001)
-
-
-def _expired(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
 
 
 class _DialFailed(ProxyConnectionError):

@@ -31,6 +31,7 @@ from urllib3.util.ssltransport import SSLTransport
 
 from .connection import Dialer
 from .errors import ConfigError, ProxyError, classify
+from .routing import is_ip
 from .service import VPCService
 from .tls import pool_kwargs
 from .tunnels import describe_transport, parse_tunnel, probe_tunnel
@@ -207,7 +208,7 @@ def _tls_plan(service: VPCService, name: str | None, verify: bool | str) -> _TLS
     else:
         certificate = "full"
     context = _context(mode, name or service.origin_host, verify)
-    sni = None if name is None or _is_ip(name) else name
+    sni = None if name is None or is_ip(name) else name
     return _TLSPlan(context, name, sni, certificate, name if certificate == "full" else None)
 
 
@@ -215,20 +216,12 @@ def _server_name(value: str) -> str:
     """A ``server_name`` as a TLS client sends it: a DNS name (validated as
     a service's hostname) or an IP (no SNI then)."""
     text = value[1:-1] if value.startswith("[") and value.endswith("]") else value
-    if _is_ip(text):
+    if is_ip(text):
         return str(ipaddress.ip_address(text))
     try:
         return VPCService(hostname=value).hostname.rstrip(".")  # type: ignore[union-attr]
     except ConfigError as exc:
         raise ConfigError(exc.message, field="server_name") from None
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _context(mode: str, server_hostname: str, verify: bool | str) -> ssl.SSLContext:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from .errors import RoutingError
 from .service import VPCService
 
-__all__ = ["Route", "route"]
+__all__ = ["Route", "is_ip", "route"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -104,7 +104,7 @@ def _route(service: VPCService, scheme: str, netloc: str, binding: str | None) -
         host_header = f"{literal_host}:{url_port}"
     server_hostname = None
     if scheme == "https":
-        server_hostname = host.rstrip(".") if not _is_ip(host) else _ip_text(host)
+        server_hostname = host.rstrip(".") if not is_ip(host) else _ip_text(host)
     return Route(
         scheme=scheme,
         url_host=host,
@@ -115,7 +115,8 @@ def _route(service: VPCService, scheme: str, netloc: str, binding: str | None) -
     )
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP literal (an IPv6 zone allowed)."""
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Callable, cast
 
+from .abort import shutdown_socket
+
 if TYPE_CHECKING:
     import trustme
 
@@ -258,15 +260,6 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _shutdown(sock: socket.socket) -> None:
-    # socket.socket.shutdown, not SSLSocket.shutdown: that one also drops the
-    # SSL object under the feet of the thread reading from it.
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
 def _remove(path: str) -> None:
     try:
         os.unlink(path)
@@ -428,7 +421,7 @@ class PrivateService:
             loop, self._loop = self._loop, None
             self._stopping.set()
             for sock in self._open.values():
-                _shutdown(sock)
+                shutdown_socket(sock)
             threads = list(self._threads)
         deadline = time.monotonic() + _STOP_TIMEOUT
         if loop is not None:

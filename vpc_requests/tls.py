@@ -24,6 +24,8 @@ from typing import Any, Union
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
 from urllib3.util.ssl_ import create_urllib3_context
 
+from .abort import watch
+
 __all__ = ["MODES", "RECHECK_SECONDS", "pool_kwargs"]
 
 MODES = ("verify_full", "verify_ca", "disabled")
@@ -167,9 +169,5 @@ class _AbortableSSLSocket(ssl.SSLSocket):
     handshake, so an abort can interrupt a handshake in progress."""
 
     def do_handshake(self, block: bool = False) -> None:
-        from .abort import current_scope
-
-        active = current_scope()
-        if active is not None:
-            active.watch_socket(self)
+        watch(self)
         super().do_handshake(block)

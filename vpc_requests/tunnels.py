@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import ipaddress
 import logging
 import os
 import socket
@@ -35,7 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, cast
 from urllib.parse import unquote, urlsplit
 
+from . import deadlines
 from .errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
+from .routing import is_ip
 
 __all__ = [
     "DEFAULT_TUNNEL_PORTS",
@@ -297,7 +298,7 @@ def socks_connect(
         the message names the tunnel and the target.
     """
     socks = require_socks()
-    deadline = _deadline(timeout)
+    deadline = deadlines.after(timeout)
     error: ProxyError | None = None
     for family, sockaddr in _proxy_addresses(transport):
 
@@ -311,7 +312,7 @@ def socks_connect(
 
         try:
             sock = open_socket(
-                family, socket.SOCK_STREAM, 0, (host, port), _left(deadline),
+                family, socket.SOCK_STREAM, 0, (host, port), deadlines.left(deadline),
                 source_address, socket_options, watch, factory,
             )
         except socks.ProxyConnectionError as exc:  # the proxy itself: try its next address
@@ -346,7 +347,7 @@ def http_connect(
     :raises ProxyError: the tunnel is unreachable or answered other than
         2xx (the code follows the status, or the proxy's ``Proxy-Status``).
     """
-    deadline = _deadline(timeout)
+    deadline = deadlines.after(timeout)
     sock = _connect_proxy(transport, timeout, source_address, socket_options, watch)
     try:
         if transport.scheme == "https":
@@ -356,7 +357,7 @@ def http_connect(
         if transport.username is not None:
             token = f"{transport.username}:{transport.password or ''}".encode()
             lines.append(f"Proxy-Authorization: Basic {base64.b64encode(token).decode('ascii')}")
-        sock.settimeout(_left(deadline))
+        sock.settimeout(deadlines.left(deadline))
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
         status, reason, headers = _read_head(sock)
         if not 200 <= status < 300:
@@ -386,14 +387,6 @@ def _mask(url: str) -> str:
     return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{hostport}"
 
 
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
-
-
-def _left(deadline: float | None) -> float | None:
-    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
-
-
 def _proxy_addresses(transport: Transport) -> list[tuple[int, Any]]:
     """Where the proxy listens (its host resolved by the system, on this
     machine: the proxy is in our network)."""
@@ -414,12 +407,12 @@ def _connect_proxy(
     watch: Watch,
 ) -> socket.socket:
     """A TCP connection to the proxy itself."""
-    deadline = _deadline(timeout)
+    deadline = deadlines.after(timeout)
     error: ProxyError | None = None
     for family, sockaddr in _proxy_addresses(transport):
         try:
             return open_socket(
-                family, socket.SOCK_STREAM, 0, sockaddr, _left(deadline),
+                family, socket.SOCK_STREAM, 0, sockaddr, deadlines.left(deadline),
                 source_address, socket_options, watch,
             )
         except OSError as exc:
@@ -513,12 +506,12 @@ def _socks_failure(
         except ValueError:
             reply = 0x01
         code, text = _SOCKS_REPLIES.get(reply, ("proxy_internal_error", "unknown reply"))
-        if reply == 0x02 and _is_ip(host):
+        if reply == 0x02 and is_ip(host):
             code = "destination_ip_prohibited"
         hint = ""
-        if reply in (0x01, 0x04) and not _is_ip(host):
+        if reply in (0x01, 0x04) and not is_ip(host):
             hint = "; the tunnel end also resolves the name"
-        if reply == 0x08 and not _is_ip(host):
+        if reply == 0x08 and not is_ip(host):
             hint = "; use socks5:// to resolve names here"
         return proxy_error(
             code,
@@ -683,10 +676,3 @@ def _proxy_status(headers: list[tuple[str, str]]) -> tuple[str | None, str]:
                 return params["error"], params.get("details", "")
     return None, ""
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
