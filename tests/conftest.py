@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,12 @@ def _loopback_guard_for_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Python subprocess a test starts loads tests/loopback_guard/sitecustomize.py."""
     current = os.environ.get("PYTHONPATH")
     monkeypatch.setenv("PYTHONPATH", LOOPBACK_GUARD + (os.pathsep + current if current else ""))
+
+
+@pytest.fixture
+def bare_listener() -> Iterator[socket.socket]:
+    """A loopback listening socket that never accepts: a "proxy" whose
+    pending connections show it was contacted (see helpers.contacted)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        yield listener

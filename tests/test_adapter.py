@@ -19,6 +19,7 @@ import pytest
 import requests
 import responses
 import trustme
+from helpers import contacted
 from pytest_socket import SocketConnectBlockedError
 from urllib3.exceptions import InsecureRequestWarning
 
@@ -72,24 +73,6 @@ def http_of(server: PrivateService) -> VPCService:
 
 def https_of(server: PrivateService, mode: str = "verify_full") -> VPCService:
     return VPCService(ipv4="127.0.0.1", https_port=server.port, cert_verification_mode=mode)
-
-
-@pytest.fixture
-def bare_listener() -> Iterator[socket.socket]:
-    """A loopback listening socket that never accepts: a "proxy" whose
-    pending connections show it was contacted."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.setblocking(False)
-        yield listener
-
-
-def contacted(listener: socket.socket) -> bool:
-    try:
-        conn, _ = listener.accept()
-    except BlockingIOError:
-        return False
-    conn.close()
-    return True
 
 
 # --------------------------------------------------------------- S1: route

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import responses
+from helpers import contacted
 from urllib3.exceptions import InsecureRequestWarning
 
 from vpc_requests import (
@@ -404,22 +405,6 @@ def test_a_redirect_whose_own_body_is_broken_is_followed_like_requests(
 
 
 # -------------------------------------------------------------- S9: proxies
-
-
-@pytest.fixture
-def bare_listener() -> Iterator[socket.socket]:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.setblocking(False)
-        yield listener
-
-
-def contacted(listener: socket.socket) -> bool:
-    try:
-        conn, _ = listener.accept()
-    except BlockingIOError:
-        return False
-    conn.close()
-    return True
 
 
 @pytest.mark.parametrize("variables", [("HTTP_PROXY",), ("HTTPS_PROXY",), ("ALL_PROXY",), ("HTTP_PROXY", "NO_PROXY")])

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from helpers import eventually
 from tunnel_servers import Socks5Server
 
 from vpc_requests.cli import main
@@ -109,16 +110,6 @@ def assert_one_error_line(result: Result, *texts: str, code: int = 2) -> None:
     assert "Traceback" not in result.err
     for text in texts:
         assert text in lines[0], lines[0]
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
-    """Whether ``condition`` becomes true (the server counts on its own thread)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def services_bytes(project: Path) -> bytes:

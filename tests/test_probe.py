@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers import eventually
 from tunnel_servers import ConnectProxy, DNSServer, Socks5Server, tls_server_context
 
 from vpc_requests import Binding, ConfigError, VPCService
@@ -22,16 +23,6 @@ if TYPE_CHECKING:
     from typing import Self
 
 NAME = "internal-api.company.local"
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
-    """Whether ``condition`` becomes true (servers count on their own threads)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class SNIService(PrivateService):
