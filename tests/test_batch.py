@@ -526,6 +526,39 @@ def test_progress_uses_tqdm_when_installed(binding, capsys):
     assert {t for t in set(threading.enumerate()) - before if not t.name.startswith("http-service")} == set()
 
 
+def test_plain_progress_after_a_stop_says_stopped_not_done(binding, capsys, no_tqdm):
+    with binding.fetch_many([url(i) for i in range(10)], concurrency=2, progress=True) as results:
+        next(results)
+        next(results)
+
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("API: 2/10 (20%), ") and "stopped after 2 of 10 in 0:00:" in last
+    assert "done" not in last
+
+
+def test_tqdm_progress_after_a_stop_says_stopped_not_done(binding, capsys):
+    with binding.fetch_many([url(i) for i in range(10)], concurrency=2, progress=True) as results:
+        next(results)
+
+    err = capsys.readouterr().err
+    assert "1/10" in err and err.strip().endswith("API: stopped after 1 of 10")
+
+
+def test_tqdm_progress_that_completes_says_nothing_of_a_stop(binding, capsys):
+    list(binding.fetch_many([url(i) for i in range(3)], progress=True))
+    assert "stopped" not in capsys.readouterr().err
+
+
+def test_total_gives_a_generator_an_eta(binding, capsys, monkeypatch, no_tqdm):
+    monkeypatch.setattr(batch, "PROGRESS_INTERVAL", 0.0)
+
+    list(binding.fetch_many((url(i) for i in range(3)), progress=True, total=3))
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith("API: 1/3 (33%), ") and "ETA 0:00:" in lines[0]
+    assert lines[-1].startswith("API: 3/3 (100%), ") and "done in" in lines[-1]
+
+
 def test_no_progress_by_default(binding, capsys):
     list(binding.fetch_many([url(0)]))
     assert capsys.readouterr().err == ""
@@ -561,6 +594,29 @@ def test_run_fetch_many_writes_json_lines_in_input_order(binding, service):
     assert records[5]["status"] == 200 and "headers" not in records[5]
     [posted] = [s for s in service.seen if s.method == "POST"]
     assert posted.header("X-A") == "b"
+
+
+def test_run_fetch_many_counts_a_file_for_total_and_eta(binding, tmp_path, capsys, monkeypatch, no_tqdm):
+    monkeypatch.setattr(batch, "PROGRESS_INTERVAL", 0.0)
+    path = tmp_path / "urls.txt"
+    path.write_text("# urls\n" + "".join(url(i) + "\n\n" for i in range(4)))
+
+    with open(path) as lines:
+        status = run_fetch_many(binding, lines, io.StringIO(), progress=True)
+
+    assert status == 0
+    lines_out = capsys.readouterr().err.strip().splitlines()
+    assert lines_out[0].startswith("API: 1/4 (25%), ") and "ETA" in lines_out[0]
+    assert lines_out[-1].startswith("API: 4/4 (100%), ") and "done in" in lines_out[-1]
+
+
+def test_run_fetch_many_from_a_stream_has_no_total(binding, capsys, monkeypatch, no_tqdm):
+    monkeypatch.setattr(batch, "PROGRESS_INTERVAL", 0.0)
+
+    run_fetch_many(binding, iter([url(0) + "\n", url(1) + "\n"]), io.StringIO(), progress=True)
+
+    err = capsys.readouterr().err
+    assert "API: 2, " in err and "ETA" not in err and "/" not in err.split("req/s")[0]
 
 
 def test_run_fetch_many_lines_give_only_the_request(binding, service):

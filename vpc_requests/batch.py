@@ -15,6 +15,7 @@ control returns.
 from __future__ import annotations
 
 import collections
+import io
 import json
 import sys
 import threading
@@ -56,6 +57,7 @@ def fetch_many(
     concurrency: int = 8,
     progress: bool = False,
     signal: AbortSignal | None = None,
+    total: int | None = None,
     **fetch_kwargs: Any,
 ) -> FetchResults:
     """Fetch every item of ``resources`` through ``binding``, at most
@@ -95,10 +97,15 @@ def fetch_many(
     :param progress: show progress on stderr: a ``tqdm`` bar when ``tqdm``
         is installed (``pip install 'vpc_requests[progress]'``), else a line
         every :data:`PROGRESS_INTERVAL` seconds with the count, the rate and,
-        when ``resources`` has a length, the ETA.
+        when the total is known, the ETA. A batch stopped before its end
+        (``close()``, ``break``, Ctrl-C) ends with "stopped after N of M",
+        never "done".
     :param signal: an :class:`~vpc_requests.AbortSignal` for the whole
         batch: when it fires, the fetches in flight stop and the iteration
         raises :class:`~vpc_requests.AbortError`.
+    :param total: how many items ``resources`` holds, for the progress
+        display, when it has no length (a file read lazily); by default
+        ``len(resources)`` where there is one.
     :param fetch_kwargs: passed to every :meth:`~vpc_requests.Binding.fetch`
         (``method``, ``headers``, ``timeout``, ...).
     :returns: a :class:`FetchResults` iterator of one result per item, in
@@ -114,7 +121,8 @@ def fetch_many(
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
     if signal is not None and not isinstance(signal, AbortSignal):
         raise TypeError(f"signal must be an AbortSignal, got {type(signal).__name__}")
-    total = len(cast(Sized, resources)) if hasattr(resources, "__len__") else None
+    if total is None and hasattr(resources, "__len__"):
+        total = len(cast(Sized, resources))
     # As many pooled connections as threads: none opened only to be discarded.
     binding.adapter.ensure_pool_maxsize(concurrency)
     batch = _Batch(binding, concurrency, signal, fetch_kwargs)
@@ -261,7 +269,7 @@ class _Batch:
                 if isinstance(slot.result, Response):
                     slot.result.close()
             if meter is not None:
-                meter.close()
+                meter.close(completed=clean)
 
     def _wait(self, head: _Slot) -> None:
         user_signal = self.user_signal
@@ -377,7 +385,9 @@ class _Meter:
     def update(self, failed: bool) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def close(self) -> None:  # pragma: no cover - interface
+    def close(self, completed: bool) -> None:  # pragma: no cover - interface
+        """Show the last state: ``completed`` when every item got its
+        result, else the batch was stopped."""
         raise NotImplementedError
 
 
@@ -395,6 +405,8 @@ class _TqdmMeter(_Meter):
             monitor_interval = 0  # no monitor thread left behind
 
         self.bar = Bar(total=total, desc=name, unit="req", file=sys.stderr, dynamic_ncols=True)
+        self.name = name
+        self.total = total
         self.errors = 0
 
     def update(self, failed: bool) -> None:
@@ -403,8 +415,11 @@ class _TqdmMeter(_Meter):
             self.bar.set_postfix(errors=self.errors, refresh=False)
         self.bar.update(1)
 
-    def close(self) -> None:
+    def close(self, completed: bool) -> None:
+        count = self.bar.n
         self.bar.close()
+        if not completed:
+            print(f"{self.name}: {_stopped(count, self.total)}", file=sys.stderr, flush=True)
 
 
 class _PlainMeter(_Meter):
@@ -427,10 +442,10 @@ class _PlainMeter(_Meter):
             self.next_line = now + PROGRESS_INTERVAL
             self._line(now, final=False)
 
-    def close(self) -> None:
-        self._line(time.monotonic(), final=True)
+    def close(self, completed: bool) -> None:
+        self._line(time.monotonic(), final=True, completed=completed)
 
-    def _line(self, now: float, final: bool) -> None:
+    def _line(self, now: float, final: bool, completed: bool = False) -> None:
         elapsed = max(now - self.started, 1e-9)
         rate = self.count / elapsed
         if self.total is not None:
@@ -439,13 +454,19 @@ class _PlainMeter(_Meter):
         else:
             text = f"{self.name}: {self.count}"
         text += f", {rate:.1f} req/s"
-        if final:
+        if final and completed:
             text += f", done in {_clock(elapsed)}"
+        elif final:
+            text += f", {_stopped(self.count, self.total)} in {_clock(elapsed)}"
         elif self.total is not None and rate > 0:
             text += f", ETA {_clock((self.total - self.count) / rate)}"
         if self.errors:
             text += f", {self.errors} error{'s' if self.errors != 1 else ''}"
         print(text, file=sys.stderr, flush=True)
+
+
+def _stopped(count: int, total: int | None) -> str:
+    return f"stopped after {count} of {total}" if total is not None else f"stopped after {count}"
 
 
 def _clock(seconds: float) -> str:
@@ -499,17 +520,17 @@ def run_fetch_many(
 
     def items() -> Iterator[Any]:
         for line in lines:
-            text = line.strip()
-            if not text or text.startswith("#"):
+            if not _is_item(line):
                 continue
-            item = _parse_line(text)
+            item = _parse_line(line.strip())
             urls.append(_url_of(item))
             yield item
 
+    total = _count_items(lines) if progress else None
     failed = 0
     index = 0
     for index, result in enumerate(
-        fetch_many(binding, items(), concurrency=concurrency, progress=progress, **fetch_kwargs)
+        fetch_many(binding, items(), concurrency=concurrency, progress=progress, total=total, **fetch_kwargs)
     ):
         record: dict[str, Any] = {"index": index, "url": urls.popleft()}
         if isinstance(result, Exception):
@@ -524,6 +545,24 @@ def run_fetch_many(
         out.write(json.dumps(record) + "\n")
     out.flush()
     return 1 if failed else 0
+
+
+def _is_item(line: str) -> bool:
+    text = line.strip()
+    return bool(text) and not text.startswith("#")
+
+
+def _count_items(lines: Iterable[str]) -> int | None:
+    """How many items a regular file holds (for the progress display's
+    total and ETA), read once ahead and rewound; ``None`` for a stream
+    (stdin, a pipe) that cannot be read twice."""
+    if not isinstance(lines, io.IOBase) or not lines.seekable():
+        return None
+    start = lines.tell()
+    try:
+        return sum(1 for line in lines if _is_item(line))
+    finally:
+        lines.seek(start)
 
 
 def _parse_line(text: str) -> Any:

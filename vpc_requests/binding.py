@@ -242,6 +242,7 @@ class Binding:
         concurrency: int = 8,
         progress: bool = False,
         signal: AbortSignal | None = None,
+        total: int | None = None,
         **fetch_kwargs: Any,
     ) -> FetchResults:
         """Fetch many resources, at most ``concurrency`` at a time, and yield
@@ -261,6 +262,8 @@ class Binding:
         :param progress: a progress bar (``tqdm``) or line on stderr.
         :param signal: stops the whole batch; the iteration then raises
             :class:`~vpc_requests.AbortError`.
+        :param total: the number of items, for the progress display, when
+            ``resources`` has no length.
         :param fetch_kwargs: :meth:`fetch` arguments for every item.
         :returns: a :class:`~vpc_requests.batch.FetchResults`: an iterator
             and a context manager; leaving its ``with`` block, or
@@ -268,7 +271,8 @@ class Binding:
             results in a variable).
         """
         return _fetch_many(
-            self, resources, concurrency=concurrency, progress=progress, signal=signal, **fetch_kwargs
+            self, resources, concurrency=concurrency, progress=progress, signal=signal, total=total,
+            **fetch_kwargs,
         )
 
     def _exchange_abortable(
