@@ -7,8 +7,12 @@ import time
 from collections.abc import Callable
 
 
-def eventually(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
-    """Whether ``condition`` becomes true (servers count on their own threads)."""
+def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether ``condition`` becomes true (servers count on their own threads).
+
+    The deadline is generous: on a loaded machine a server thread may wait
+    long for a core, and only a failing test ever waits it out.
+    """
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:

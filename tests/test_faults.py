@@ -35,6 +35,7 @@ from fault_servers import (
     stalled_headers,
     tls13_only_context,
 )
+from helpers import eventually
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -491,7 +492,10 @@ def test_connection_the_service_closed_while_idle_is_replaced_before_sending() -
     with PrivateService(handler=lambda seen: Reply(raw=raw)) as service:
         binding = binding_to(service.port)
         assert binding.fetch(f"http://{NAME}/").text == "ok"
-        time.sleep(0.2)  # the service's close reaches the client's pooled socket
+        [pool] = [binding.adapter.poolmanager.pools[key] for key in binding.adapter.poolmanager.pools.keys()]
+        [idle] = [conn for conn in pool.pool.queue if conn is not None]
+        # The service's close has reached the client's pooled socket.
+        assert eventually(lambda: not idle.is_connected)
         assert binding.fetch(f"http://{NAME}/", method="POST", body=b"x").text == "ok"
         assert requests_seen(service) == [("GET", 1), ("POST", 2)]
 
