@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version as _installed_version
 
 sys.path.insert(0, os.path.abspath(".."))
 
@@ -18,7 +19,7 @@ import vpc_requests  # noqa: E402  (after the path is set)
 project = "vpc_requests"
 author = "the vpc_requests authors"
 copyright = "the vpc_requests authors, MIT license"
-release = vpc_requests.__version__ if hasattr(vpc_requests, "__version__") else "0.1.0"
+release = getattr(vpc_requests, "__version__", None) or _installed_version("vpc_requests")
 version = release
 
 extensions = [
@@ -42,14 +43,19 @@ autodoc_default_options = {
 html_theme = "furo"
 html_title = f"vpc_requests {release}"
 
-# Names from other libraries and the standard library, which autodoc meets in
-# signatures and docstrings. Without intersphinx they cannot resolve; they are
-# not ours to document.
+# Other libraries' and the standard library's objects, met in signatures and
+# docstrings. Without intersphinx (no network at build time) they cannot
+# resolve; they are not ours to document.
+_EXTERNAL_MODULES = [
+    "requests", "urllib3", "tomlkit", "trustme", "socks", "dns", "tqdm", "dask", "distributed",
+    "collections", "concurrent", "dataclasses", "pathlib", "socket", "ssl", "typing", "os",
+]
+# Unqualified names in our own annotations (requests' Response, urllib3's
+# RequestHistory, batch.py's type alias Item) and the builtin generator's
+# methods, which FetchResults documents by inheritance.
+_UNQUALIFIED = ["Response", "RequestHistory", "Item", r"generator\.\w+"]
+
 nitpick_ignore_regex = [
-    (r"py:.*", r"(requests|urllib3|socket|ssl|socks|dns|tomlkit|tqdm|trustme|dask|distributed)(\..*)?"),
-    (r"py:.*", r"(concurrent|collections|typing|typing_extensions|threading|os|pathlib|types|argparse|logging|http|email|io|json|warnings|contextlib|ipaddress|enum|dataclasses|datetime|selectors|abc)(\..*)?"),
-    # Unqualified names in our own annotations: requests' Response, the
-    # builtin generator's methods, and batch.py's private type alias.
-    (r"py:.*", r"(Response|PreparedRequest|Request|Session|Retry|RequestHistory|Item|generator\..*)"),
-    (r"py:.*", r"(int|str|bytes|bool|float|dict|list|tuple|set|frozenset|object|type|None|Any|Iterator|Iterable|Mapping|Sequence|Callable|Literal|Optional|Union|TypeVar|NamedTuple|BaseException|Exception|ValueError|UserWarning|KeyError|AttributeError|ImportError|TimeoutError|OSError|KeyboardInterrupt|PathLike|StrPath|Self)"),
+    (r"py:.*", rf"({'|'.join(_EXTERNAL_MODULES)})(\..+)?"),
+    (r"py:.*", rf"({'|'.join(_UNQUALIFIED)})"),
 ]
