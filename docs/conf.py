@@ -30,6 +30,8 @@ extensions = [
 exclude_patterns = ["_build", "README.new.rst"]
 nitpicky = True
 default_role = "any"
+# Keep "--option" as typed: smart quotes would turn it into an en dash.
+smartquotes = False
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
