@@ -147,7 +147,7 @@ class VPCServiceAdapter(HTTPAdapter):
     :param kwargs: :class:`~requests.adapters.HTTPAdapter` arguments
         (``pool_connections``, ``pool_maxsize``, ``max_retries``,
         ``pool_block``). Without ``max_retries`` the adapter uses
-        :func:`default_retry`: an idempotent request whose pooled connection
+        :func:`~vpc_requests.adapter.default_retry`: an idempotent request whose pooled connection
         the service had closed is retried once on a new connection; a
         ``POST`` is never sent twice. A ``max_retries`` given is used as
         given (``0``: no retry at all, as requests' default).

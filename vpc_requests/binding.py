@@ -189,7 +189,7 @@ class Binding:
         :param signal: an :class:`~vpc_requests.AbortSignal`; when it fires
             the fetch stops with :class:`~vpc_requests.AbortError`.
         :param redirect: ``"follow"`` (through this binding, at most
-            :data:`MAX_REDIRECTS`), ``"manual"`` (return the 3xx) or
+            :data:`~vpc_requests.binding.MAX_REDIRECTS`), ``"manual"`` (return the 3xx) or
             ``"error"`` (raise :class:`~vpc_requests.RedirectError`).
         :param kwargs: what ``requests.request`` accepts: ``params``,
             ``json``, ``files``, ``auth``, ``cookies``, ``hooks``,
