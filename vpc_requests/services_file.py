@@ -334,7 +334,11 @@ def replace_services(path: str | Path, services: Iterable[VPCService], *, write:
         if service.service_id in wanted:
             raise ConfigError(f"service_id {service.service_id!r} is given more than once", path=str(path))
         wanted[service.service_id] = service
-    edit = _Edit.load(path)
+    return _replace(_Edit.load(path), wanted, write)
+
+
+def _replace(edit: _Edit, wanted: Mapping[str, VPCService], write: bool) -> ServicesFile:
+    """The read-modify-write of :func:`replace_services` on a loaded file."""
     current = edit.current.services
     changed = [key for key in current if key in wanted and current[key].to_api() != wanted[key].to_api()]
     gone = [key for key in current if key not in wanted]
@@ -354,7 +358,7 @@ def replace_services(path: str | Path, services: Iterable[VPCService], *, write:
         with _editing(edit.path):
             text = _replace_toml(edit, wanted, changed, gone, new)
     if write:
-        edit.commit(text, wanted)
+        edit.commit(text, dict(wanted))
     return edit.current
 
 
