@@ -28,6 +28,7 @@ class Seen(NamedTuple):
     query: dict[str, str]
     authorization: str | None
     status: int
+    headers: dict[str, str]
 
 
 class Fault(NamedTuple):
@@ -88,13 +89,14 @@ class CloudflareAPI:
     # -- the handler --------------------------------------------------------------
 
     def _answer(self, method: str, target: str,
-                authorization: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+                headers: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        authorization = headers.get("authorization")
         parts = urlsplit(target)
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        status, body, headers = self._route(method, parts.path, query, authorization)
+        status, body, answer_headers = self._route(method, parts.path, query, authorization)
         with self._lock:
-            self.seen.append(Seen(method, parts.path, query, authorization, status))
-        return status, body, headers
+            self.seen.append(Seen(method, parts.path, query, authorization, status, headers))
+        return status, body, answer_headers
 
     def _route(self, method: str, path: str, query: dict[str, str],
                authorization: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -134,7 +136,8 @@ class CloudflareAPI:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                status, body, headers = api._answer(self.command, self.path, self.headers.get("Authorization"))
+                seen = {name.lower(): value for name, value in self.headers.items()}
+                status, body, headers = api._answer(self.command, self.path, seen)
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -154,6 +154,16 @@ def test_fetch_reads_every_page_with_the_token(api: CloudflareAPI) -> None:
         f"/client/v4/accounts/{ACCOUNT}/connectivity/directory/services"}
 
 
+def test_the_token_alone_authenticates(api: CloudflareAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK would send a global key from the environment instead of the token.
+    monkeypatch.setenv("CLOUDFLARE_EMAIL", "ops@example.com")
+    monkeypatch.setenv("CLOUDFLARE_API_KEY", "global-key")
+    assert fetch_services(ACCOUNT) == account_services()
+    for seen in api.seen:
+        assert seen.authorization == f"Bearer {TOKEN}"
+        assert "x-auth-email" not in seen.headers and "x-auth-key" not in seen.headers
+
+
 def test_fetch_with_a_wrong_token_quotes_the_api(api: CloudflareAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "wrong-token")
     with pytest.raises(CloudflareAPIError) as caught:

@@ -226,7 +226,13 @@ def make_client(*, max_retries: int | None = None, timeout: float | None = None)
         options["max_retries"] = max_retries
     if timeout is not None:
         options["timeout"] = timeout
-    return cloudflare.Cloudflare(api_token=token, **options)
+    client = cloudflare.Cloudflare(api_token=token, **options)
+    # The SDK would also read CLOUDFLARE_EMAIL / CLOUDFLARE_API_KEY /
+    # CLOUDFLARE_API_USER_SERVICE_KEY, and an email or key set there would be
+    # sent instead of the token: the token alone authenticates (as wrangler
+    # prefers it).
+    client.api_email = client.api_key = client.user_service_key = None
+    return client
 
 
 def fetch_services(account_id: str, *, client: Cloudflare | None = None) -> list[VPCService]:
