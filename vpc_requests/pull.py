@@ -32,7 +32,7 @@ from .service import VPCService
 from .services_file import read_services, replace_services
 
 if TYPE_CHECKING:
-    from cloudflare import Cloudflare
+    from cloudflare import APIStatusError, Cloudflare
 
 __all__ = [
     "ACCOUNT_ENV",
@@ -265,6 +265,9 @@ def fetch_services(account_id: str, *, client: Cloudflare | None = None) -> list
         raise CloudflareAPIError(
             _redact(f"cannot reach the Cloudflare API at {client.base_url}: {cause}; "
                     "check the network (and CLOUDFLARE_BASE_URL when set)", client.api_token)) from None
+    except cloudflare.APIError as exc:  # an answer the SDK could not read
+        raise CloudflareAPIError(_redact(f"unexpected answer from the Cloudflare API at {client.base_url}: "
+                                         f"{exc.message}", client.api_token)) from None
     log.debug("fetched %d services of account %s", len(objects), account_id)
     return [_load(obj) for obj in objects]
 
@@ -284,10 +287,10 @@ def _load(obj: Mapping[str, Any]) -> VPCService:
     return service
 
 
-def _status_error(exc: Any, account_id: str, token: str | None) -> CloudflareAPIError:
+def _status_error(exc: APIStatusError, account_id: str, token: str | None) -> CloudflareAPIError:
     """One line from an ``APIStatusError``: the status, the API's messages
     and codes, and what to check."""
-    status = int(exc.status_code)
+    status = exc.status_code
     body = exc.body
     messages: list[str] = []
     if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
