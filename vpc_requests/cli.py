@@ -194,6 +194,23 @@ def _add_service_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         if name != "delete":
             _add_json(action)
         action.set_defaults(handler=handler)
+    _add_pull_commands(actions, common)
+
+
+def _add_pull_commands(actions: Any, common: argparse.ArgumentParser) -> None:
+    """``service pull`` and ``service diff``: the account's services through
+    the Cloudflare API (:mod:`vpc_requests.pull`)."""
+    pull = actions.add_parser("pull", parents=[common],
+                              help="mirror the account's services into the services file (Cloudflare API)")
+    diff = actions.add_parser("diff", parents=[common],
+                              help="show how the services file differs from the account; exit 1 when it does")
+    for parser in (pull, diff):
+        parser.add_argument("--account-id", metavar="ID",
+                            help="the Cloudflare account (default: CLOUDFLARE_ACCOUNT_ID, "
+                                 "else the wrangler file's account_id); the token is CLOUDFLARE_API_TOKEN")
+    pull.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
+    pull.set_defaults(handler=cmd_service_pull)
+    diff.set_defaults(handler=cmd_service_diff)
 
 
 def _add_service_flags(parser: argparse.ArgumentParser) -> None:
@@ -428,6 +445,51 @@ def _port_text(service: VPCService, scheme: str, explicit: bool) -> str:
     if port is None:
         return f"- ({scheme} not allowed)"
     return str(port) if explicit else f"{port} (default)"
+
+
+# -- service pull, service diff -----------------------------------------------------
+
+
+def _account_id(args: argparse.Namespace) -> str:
+    from .pull import resolve_account_id
+
+    return resolve_account_id(args.account_id, wrangler_file=_config_path(args), environment=args.env)
+
+
+def cmd_service_pull(args: argparse.Namespace) -> int:
+    """``service pull [--account-id ID] [--dry-run]``: mirror the account's
+    services into the services file; exit 2 (file untouched) when the API refuses."""
+    from .pull import pull_services
+
+    account, path = _account_id(args), _services_path(args)
+    plan = pull_services(path, account, dry_run=args.dry_run)
+    for change in plan.changes:
+        print(change.describe())
+    if not plan.changes:
+        print(f"{path} already holds the {len(plan.services)} services of account {account}")
+    elif args.dry_run:
+        print(f"dry run: {plan.summary()} in {path}; nothing written")
+    else:
+        done = ", ".join(f"{plan.count(a)} {a}d" for a in ("create", "update", "delete"))
+        print(f"Pulled account {account} into {path}: {done}")
+    return 0
+
+
+def cmd_service_diff(args: argparse.Namespace) -> int:
+    """``service diff [--account-id ID]``: the differences between the
+    services file and the account, ``-`` only in the file, ``+`` only in the
+    account, ``~`` different; exit 0 when equal, 1 when not (as ``diff``)."""
+    from .pull import diff_services
+
+    account, path = _account_id(args), _services_path(args)
+    plan = diff_services(path, account)
+    if not plan.changes:
+        return 0
+    print(f"--- {path}")
+    print(f"+++ account {account}")
+    for change in plan.changes:
+        print(change.describe())
+    return 1
 
 
 # -- fetch ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import stat
 import tempfile
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,6 +50,7 @@ __all__ = [
     "delete_service",
     "find_service",
     "read_services",
+    "replace_services",
     "update_service",
     "write_atomic",
 ]
@@ -307,6 +308,94 @@ def delete_service(path: str | Path, ref: str) -> VPCService:
         text = cut
     edit.commit(text, {key: s for key, s in edit.current.services.items() if key != old.service_id})
     return old
+
+
+def replace_services(path: str | Path, services: Iterable[VPCService], *, write: bool = True) -> ServicesFile:
+    """Make the services file hold exactly ``services``, matched by
+    ``service_id``, in one atomic write (what ``service pull`` does).
+
+    A service whose API object changed is updated in place (only the keys
+    that changed are rewritten, so comments stay); a service the file lacks
+    is appended; a service not in ``services`` is removed with the comment
+    lines directly above it. The values are written as given, timestamps
+    included (nothing is stamped). ``[tunnels]`` and every other table stay as
+    they are. A file whose services already match is not rewritten.
+
+    :param services: the services, each with a ``service_id``.
+    :param write: ``False`` checks that the edit can be made but writes nothing.
+    :returns: what the file held before.
+    :raises ConfigError: when the file is broken, a service has no
+        ``service_id`` or two share one; the file is then left as it was.
+    """
+    wanted: dict[str, VPCService] = {}
+    for service in services:
+        if service.service_id is None:
+            raise ConfigError(f"every service needs a service_id; {service!r} has none", path=str(path))
+        if service.service_id in wanted:
+            raise ConfigError(f"service_id {service.service_id!r} is given more than once", path=str(path))
+        wanted[service.service_id] = service
+    return _replace(_Edit.load(path), wanted, write)
+
+
+def _replace(edit: _Edit, wanted: Mapping[str, VPCService], write: bool) -> ServicesFile:
+    """The read-modify-write of :func:`replace_services` on a loaded file."""
+    current = edit.current.services
+    changed = [key for key in current if key in wanted and current[key].to_api() != wanted[key].to_api()]
+    gone = [key for key in current if key not in wanted]
+    new = [key for key in wanted if key not in current]
+    if not (changed or gone or new):
+        return edit.current
+    if edit.json is not None:
+        entries = edit.json_list()
+        positions = list(current)
+        for key in changed:
+            _sync(entries[positions.index(key)], current[key].to_api(), wanted[key].to_api(), lambda v: v)
+        for key in reversed(gone):
+            del entries[positions.index(key)]
+        entries.extend(wanted[key].to_api() for key in new)
+        text = edit.json_text()
+    else:
+        with _editing(edit.path):
+            text = _replace_toml(edit, wanted, changed, gone, new)
+    if write:
+        edit.commit(text, dict(wanted))
+    return edit.current
+
+
+def _replace_toml(edit: _Edit, wanted: Mapping[str, VPCService], changed: list[str], gone: list[str],
+                  new: list[str]) -> str:
+    """The TOML text of :func:`replace_services`: updates through ``tomlkit``,
+    then each removal and each addition on the text, re-parsed in between so
+    that lines and indices stay right."""
+    current = edit.current.services
+    text = edit.text
+    if changed:
+        doc = tomlkit.parse(text)
+        positions = list(current)
+        for key in changed:
+            _sync(doc["services"][positions.index(key)], current[key].to_api(), wanted[key].to_api(),
+                  _toml_value)
+        text = tomlkit.dumps(doc)
+    remaining = list(current)
+    for key in reversed(gone):  # the last first, so the earlier indices hold
+        index = remaining.index(key)
+        cut = _cut_table(parse_document(text, edit.path), index)
+        if cut is None:  # an inline array: tomlkit handles the commas
+            doc = tomlkit.parse(text)
+            del doc["services"][index]
+            cut = tomlkit.dumps(doc)
+        text = cut
+        del remaining[index]
+    for key in new:
+        obj = wanted[key].to_api()
+        doc = tomlkit.parse(text)
+        if isinstance(doc.get("services"), tomlkit.items.Array):
+            doc["services"].append(_toml_value(obj))
+            text = tomlkit.dumps(doc)
+        else:
+            document = parse_document(text, edit.path) if text.strip() else None
+            text = _append_table(document, text, obj)
+    return text
 
 
 class _Edit:
