@@ -92,10 +92,10 @@ class ConfinedSession(requests.Session):
             resp, req, stream=stream, timeout=timeout, verify=verify, cert=cert,
             proxies=proxies, yield_requests=yield_requests, **adapter_kwargs,
         )
-        if yield_requests:
-            # requests only builds the next request (allow_redirects=False,
-            # Response.next): nothing is sent, and the script sends it, if
-            # ever, as its own request.
+        if yield_requests or not self.get_redirect_target(resp):
+            # No chain; or requests only builds the next request
+            # (allow_redirects=False, Response.next): nothing is sent, and
+            # the script sends it, if ever, as its own request.
             return plain
         send: dict[str, Any] = {
             "stream": stream, "timeout": timeout, "verify": verify, "cert": cert,
@@ -129,11 +129,11 @@ def confine(session: requests.Session) -> requests.Session:
     cls = type(session)
     if issubclass(cls, ConfinedSession):
         return session
-    confined = _CLASSES.get(cls)
-    if confined is None:
-        confined = type(f"Confined{cls.__name__}", (ConfinedSession, cls), {"__module__": __name__})
-        _CLASSES[cls] = confined
     try:
+        confined = _CLASSES.get(cls)
+        if confined is None:
+            confined = type(f"Confined{cls.__name__}", (ConfinedSession, cls), {"__module__": __name__})
+            _CLASSES[cls] = confined
         session.__class__ = confined
     except TypeError as exc:
         raise TypeError(
