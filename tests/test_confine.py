@@ -38,6 +38,7 @@ def netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f"machine {FOREIGN} login octocat password github-token\n"
         f"machine {BOUND} login svc password service-token\n"
         "machine billing.company.local login bill password billing-token\n"
+        "machine other.company.local login other password other-token\n"
     )
     path.chmod(0o600)
     monkeypatch.setenv("NETRC", str(path))
@@ -108,6 +109,18 @@ def test_twin_requests_machinery_sends_the_other_hosts_netrc_credentials(binding
     with plain(binding) as session:
         session.get(f"http://{BOUND}/start")
     assert http_service.seen[1].header("Authorization") == GITHUB_AUTH
+
+
+@pytest.mark.parametrize("kind", sorted(SESSIONS))
+def test_over_https_too(kind: str, https_service) -> None:
+    answer(https_service, {"/start": Reply.redirect("https://other.company.local/x")})
+    service = VPCService(ipv4="127.0.0.1", https_port=https_service.port)
+    with Binding("PRIVATE_API", service) as tls_binding, SESSIONS[kind](tls_binding) as session:
+        session.verify = https_service.ca_path
+        assert session.get(f"https://{BOUND}/start").text == "/x"
+    assert [(s.sni, s.header("Authorization")) for s in https_service.seen] == [
+        (BOUND, SERVICE_AUTH), ("other.company.local", None),
+    ]
 
 
 def test_a_hop_on_the_bound_host_keeps_its_netrc_credentials(confined, http_service) -> None:
@@ -387,3 +400,20 @@ def test_twin_a_plain_session_copy_follows_the_redirect_out(how: str, binding, h
         duplicate = COPIES[how](session)
         duplicate.get(f"http://{BOUND}/start")
     assert [s.target for s in public.seen] == ["/landing"]
+
+
+def test_response_next_of_a_binding_redirect_is_built_by_the_same_rules(binding, http_service) -> None:
+    answer(http_service, {"/start": Reply.redirect(f"http://{FOREIGN}/user")})
+    with binding.session() as session:
+        session.cookies.set("gh", "github-secret", domain=FOREIGN)
+        following = session.get(f"http://{BOUND}/start", allow_redirects=False).next
+        assert following is not None and following.url == f"http://{FOREIGN}/user"
+        assert "Authorization" not in following.headers and "Cookie" not in following.headers
+        session.send(following)
+    assert hops(http_service)[1] == (FOREIGN, "/user", None, None)
+    # The twin: requests builds it with that host's credentials and cookies.
+    with plain(binding) as twin:
+        twin.cookies.set("gh", "github-secret", domain=FOREIGN)
+        leaky = twin.get(f"http://{BOUND}/start", allow_redirects=False).next
+    assert leaky is not None
+    assert (leaky.headers["Authorization"], leaky.headers["Cookie"]) == (GITHUB_AUTH, "gh=github-secret")

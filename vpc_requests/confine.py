@@ -88,22 +88,20 @@ class ConfinedSession(requests.Session):
         """As ``Session.resolve_redirects``; a chain received through a
         binding (from its first response or from any hop) is followed by
         :func:`_follow` instead. Should not be called from user code."""
-        plain = super().resolve_redirects(
-            resp, req, stream=stream, timeout=timeout, verify=verify, cert=cert,
-            proxies=proxies, yield_requests=yield_requests, **adapter_kwargs,
-        )
-        if yield_requests or not self.get_redirect_target(resp):
-            # No chain; or requests only builds the next request
-            # (allow_redirects=False, Response.next): nothing is sent, and
-            # the script sends it, if ever, as its own request.
-            return plain
         send: dict[str, Any] = {
             "stream": stream, "timeout": timeout, "verify": verify, "cert": cert,
             "proxies": proxies, **adapter_kwargs,
         }
+        plain = super().resolve_redirects(resp, req, yield_requests=yield_requests, **send)
+        if not self.get_redirect_target(resp):
+            return plain  # no chain: the common case
         adapter = getattr(resp, "connection", None)
         if isinstance(adapter, VPCServiceAdapter):
-            return _follow(self, adapter, resp, req, [], send)
+            # With yield_requests (allow_redirects=False), Response.next: the
+            # next hop is built by the same rules, and not sent.
+            return _follow(self, adapter, resp, req, [], None if yield_requests else send)
+        if yield_requests:
+            return plain
         return _watch(self, plain, resp, send)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
@@ -174,10 +172,11 @@ def _follow(
     resp: Response,
     req: PreparedRequest,
     history: list[Response],
-    send: dict[str, Any],
-) -> Generator[Response, None, None]:
+    send: dict[str, Any] | None,
+) -> Generator[Any, None, None]:
     """Follow ``resp``'s redirects through ``adapter``; ``history`` holds the
-    chain's responses before ``resp``."""
+    chain's responses before ``resp``. With ``send=None``, yield the next
+    hop's request instead, unsent (``Response.next``)."""
     limit = min(session.max_redirects, MAX_REDIRECTS)
     start = _host(str(req.url))
     home: set[str] | None = None  # computed when a hop leaves ``start``
@@ -199,6 +198,9 @@ def _follow(
             home = _home_hosts(session, adapter, start)
         foreign = host != start and host not in cast(set[str], home)
         _build_hop(session, hop, req, resp, foreign, sent_cookies, chain_cookies)
+        if send is None:
+            yield hop
+            return
         resp = _send(session, adapter, hop, send)
         if not foreign:
             extract_cookies_to_jar(session.cookies, hop, resp.raw)
