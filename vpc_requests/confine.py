@@ -88,21 +88,22 @@ class ConfinedSession(requests.Session):
         """As ``Session.resolve_redirects``; a chain received through a
         binding (from its first response or from any hop) is followed by
         :func:`_follow` instead. Should not be called from user code."""
+        if not self.get_redirect_target(resp):
+            # No chain (the common case): requests' own, as it is.
+            return super().resolve_redirects(
+                resp, req, stream, timeout, verify, cert, proxies, yield_requests, **adapter_kwargs
+            )
         send: dict[str, Any] = {
             "stream": stream, "timeout": timeout, "verify": verify, "cert": cert,
             "proxies": proxies, **adapter_kwargs,
         }
-        plain = super().resolve_redirects(resp, req, yield_requests=yield_requests, **send)
-        if not self.get_redirect_target(resp):
-            return plain  # no chain: the common case
         adapter = getattr(resp, "connection", None)
         if isinstance(adapter, VPCServiceAdapter):
             # With yield_requests (allow_redirects=False), Response.next: the
             # next hop is built by the same rules, and not sent.
             return _follow(self, adapter, resp, req, [], None if yield_requests else send)
-        if yield_requests:
-            return plain
-        return _watch(self, plain, resp, send)
+        plain = super().resolve_redirects(resp, req, yield_requests=yield_requests, **send)
+        return plain if yield_requests else _watch(self, plain, resp, send)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         # A copy or pickle is built as the session's own class and confined
