@@ -194,21 +194,32 @@ def test_a_foreign_hop_gets_no_cookie_from_the_jar(binding, http_service, public
     assert http_service.seen[3].header("Cookie") == "gh=github-secret; anywhere=domainless"
 
 
-def test_bound_host_cookies_work_as_in_plain_requests(binding, http_service, public) -> None:
+def test_bound_host_cookies_work_as_in_plain_requests(confined, binding, http_service, public) -> None:
     other = f"127.0.0.1:{public.port}"
     answer(http_service, {
         "/login": Reply(headers={"Set-Cookie": "svc=mine; Path=/"}),
-        "/start": Reply.redirect("/same"),
+        "/start": Reply(status=302, headers={"Location": "/same", "Set-Cookie": "step=1; Path=/"}),
         "/same": Reply.redirect(f"http://{other}/x"),
         "/x": Reply.redirect(f"http://{FOREIGN}/y"),
     })
-    with mounted(binding) as session:
+
+    def cookies_seen(session: requests.Session) -> list[str | None]:
+        http_service.clear()
         session.get(f"http://{BOUND}/login")
         session.cookies.set("anywhere", "domainless")
         session.get(f"http://{BOUND}/start")
-    cookies = [s.header("Cookie") for s in http_service.seen]
-    assert cookies[1:3] == ["svc=mine; anywhere=domainless"] * 2
-    assert cookies[3:] == [None, None]
+        return [s.header("Cookie") for s in http_service.seen]
+
+    ours = cookies_seen(confined)
+    with plain(binding) as twin:
+        theirs = cookies_seen(twin)
+    # /login, /start, /same: on the bound host, exactly what plain requests sends.
+    assert ours[:3] == theirs[:3] == [None, "svc=mine; anywhere=domainless", "svc=mine; step=1; anywhere=domainless"]
+    # The foreign hops: only what this chain's responses set, and only where
+    # it applies (step=1 is for the bound host), against the jar plain requests sends.
+    assert ours[3:] == [None, None]
+    assert theirs[3:] == ["anywhere=domainless"] * 2
+    assert confined.cookies.get("step", domain=BOUND) == "1"
 
 
 def test_a_foreign_hop_cannot_plant_cookies_for_that_host(confined, binding, http_service) -> None:

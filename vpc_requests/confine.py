@@ -137,7 +137,7 @@ def confine(session: requests.Session) -> requests.Session:
     except TypeError as exc:
         raise TypeError(
             f"cannot confine redirects of a {cls.__qualname__}: {exc}; "
-            "mount() a plain requests.Session (or a subclass without __slots__)"
+            "mount() a plain requests.Session instead"
         ) from exc
     return session
 
