@@ -122,8 +122,8 @@ def confine(session: requests.Session) -> requests.Session:
 
     :param session: any :class:`requests.Session`; changed in place.
     :returns: ``session``.
-    :raises TypeError: when its class cannot be extended (say, a class with
-        ``__slots__`` that forbid it).
+    :raises TypeError: when its class cannot be extended (a layout that
+        forbids the class change).
     """
     cls = type(session)
     if issubclass(cls, ConfinedSession):
