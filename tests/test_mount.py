@@ -237,3 +237,44 @@ def test_unicode_and_ipv6_hosts_match_what_requests_sends(binding, http_service)
     assert [(s.target, s.host) for s in http_service.seen] == [
         ("/idn", "xn--bcher-kva.company.local"), ("/v6", "[fd00:0::1]:8080"),
     ]
+
+
+def test_two_bindings_claiming_one_address_is_an_error_naming_both(binding) -> None:
+    twin = Binding("ALSO_LOCAL", VPCService(ipv4="127.0.0.1", http_port=81))
+
+    class TwoBindings:
+        bindings = {"PRIVATE_API": binding, "ALSO_LOCAL": twin}
+
+    with requests.Session() as session:
+        with pytest.raises(ConfigError, match=r"'127\.0\.0\.1' is claimed by two bindings, 'PRIVATE_API' and "
+                           r"'ALSO_LOCAL'; pass hosts="):
+            mount(session, TwoBindings())
+        # The same across two calls: the later binding does not silently win.
+        mount(session, binding)
+        with pytest.raises(ConfigError, match="'PRIVATE_API' and 'ALSO_LOCAL'"):
+            mount(session, twin)
+        # The failing twin: the same binding again, or hosts= choosing, is fine.
+        mount(session, binding)
+    with requests.Session() as session:
+        mount(session, TwoBindings(), hosts={"127.0.0.1": "ALSO_LOCAL", "internal-api.company.local": "PRIVATE_API"})
+        assert session.get_adapter("http://").table == {"127.0.0.1": twin, "internal-api.company.local": binding}
+
+
+def test_one_host_spelled_twice_for_two_bindings_is_an_error(binding) -> None:
+    other = Binding("OTHER", VPCService(hostname="other.company.local"))
+
+    class Env:
+        bindings = {"PRIVATE_API": binding, "OTHER": other}
+
+    with requests.Session() as session, pytest.raises(ConfigError, match="claimed by two bindings"):
+        mount(session, Env(), hosts={"Api.company.local": "PRIVATE_API", "api.company.local.": "OTHER"})
+
+
+@pytest.mark.parametrize("hosts", [["internal-api.company.local"], [("internal-api.company.local", "PRIVATE_API")],
+                                   "internal-api.company.local"])
+def test_hosts_that_is_not_a_mapping_is_a_type_error(binding, hosts: Any) -> None:
+    with requests.Session() as session, pytest.raises(TypeError, match="hosts must be a mapping"):
+        mount(session, binding, hosts=hosts)
+    # The twin: the same pairs as a dict.
+    with requests.Session() as session:
+        mount(session, binding, hosts=dict([("internal-api.company.local", "PRIVATE_API")]))

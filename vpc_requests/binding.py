@@ -27,16 +27,13 @@ from .abort import AbortSignal
 from .adapter import VPCServiceAdapter, on_body_done
 from .batch import FetchResults, Item
 from .batch import fetch_many as _fetch_many
+from .confine import ConfinedSession
 from .errors import AbortError, ProxyError, RedirectError
 from .errors import error_response as _error_response
-from .redirects import next_request
+from .redirects import MAX_REDIRECTS, next_request
 from .service import VPCService
 
 __all__ = ["MAX_REDIRECTS", "Binding"]
-
-#: Redirects a fetch follows before raising ``requests.TooManyRedirects``
-#: (as Workers' fetch).
-MAX_REDIRECTS = 20
 
 Resource = Union[str, Request, PreparedRequest]
 HeadersType = Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
@@ -146,13 +143,16 @@ class Binding:
     def session(self, **attributes: Any) -> requests.Session:
         """A :class:`requests.Session` on which every http and https request,
         and every redirect, goes through this binding (it shares the
-        binding's connection pool).
+        binding's connection pool). A redirect hop to a host other than the
+        one its chain started at carries none of that host's credentials or
+        cookies (a :class:`~vpc_requests.confine.ConfinedSession`; copies and
+        pickles of it are too).
 
         :param attributes: session attributes to set (``headers``, ``auth``,
             ``verify``, ``cert``, ``params``, ``trust_env``, ...).
         :raises TypeError: for a name that is not a session attribute.
         """
-        session = requests.Session()
+        session = ConfinedSession()
         session.mount("http://", self._adapter)
         session.mount("https://", self._adapter)
         # Every other URL (ftp:, mailto:, also as a redirect's Location) is

@@ -10,28 +10,25 @@ exact and case-insensitive (one trailing dot ignored): prefix matching, as
 through.
 
 A redirect received through a binding stays in that binding whatever host it
-names (S8): the session's ``resolve_redirects`` is wrapped so that, while it
-follows a chain that began at a binding, every request it sends (in that
-thread) goes through that binding, at most :data:`~vpc_requests.binding.MAX_REDIRECTS`
-hops. Per-request hooks, ``Session.send`` and changed session hooks cannot
-undo that, and nothing outside a redirect chain is affected.
+names (S8), and a hop to a host that is not routed to that binding carries
+none of that host's credentials or cookies (S14): the session becomes a
+:class:`~vpc_requests.confine.ConfinedSession` (see there), and so do its
+copies and pickles. Nothing outside a redirect chain is affected.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Union
 from urllib.parse import urlsplit
 
-import idna
 import requests
 from requests.adapters import BaseAdapter
 from requests.models import PreparedRequest, Response
 
-from .adapter import VPCServiceAdapter
-from .binding import MAX_REDIRECTS, Binding
+from .binding import Binding
+from .confine import Router, confine, normal_host
 from .errors import ConfigError
 
 __all__ = ["HostRouter", "mount"]
@@ -46,160 +43,117 @@ def mount(
 ) -> requests.Session:
     """Route ``session``'s requests for the bindings' hosts through them.
 
-    :param session: a plain :class:`requests.Session` (changed in place).
+    :param session: a :class:`requests.Session` (changed in place: it
+        becomes a :class:`~vpc_requests.confine.ConfinedSession`).
     :param env_or_binding: an :class:`~vpc_requests.Env` or one
         :class:`~vpc_requests.Binding`.
-    :param hosts: URL host -> binding name (or Binding). Without it, each
-        binding claims its service's own hostname, IPv4 and IPv6 address.
+    :param hosts: a mapping: URL host -> binding name (or Binding). Without
+        it, each binding claims its service's own hostname, IPv4 and IPv6
+        address.
     :returns: ``session``, for chaining. Adapters mounted on it later are not
         routed.
     :raises KeyError: for a binding name in ``hosts`` that is not configured.
+    :raises TypeError: for ``hosts`` that is not a mapping.
     :raises ~vpc_requests.ConfigError: for a ``hosts`` key that is not a bare
-        host (a scheme, port or path in it).
+        host (a scheme, port or path in it), or a host claimed by two
+        different bindings (in this call, or this one and an earlier one).
     """
     if isinstance(env_or_binding, Binding):
         bindings = {env_or_binding.name: env_or_binding}
     else:
         bindings = dict(env_or_binding.bindings)
-    table: dict[str, Binding] = {}
+    if hosts is not None and not isinstance(hosts, Mapping):
+        raise TypeError(
+            "mount(): hosts must be a mapping of URL host to binding name, such as "
+            f"{{'internal-api.company.local': 'PRIVATE_API'}}; got a {type(hosts).__name__}"
+        )
+    routers = [a for a in session.adapters.values() if isinstance(a, HostRouter)]
+    table: dict[str, Binding] = routers[0].table if routers else {}
+    claims = _claims(bindings, hosts)
+    for host, binding in claims.items():
+        _claim(table, host, binding, given=hosts is not None)
+    table.update(claims)
+    # Every prefix gets a router, not only http(s)://: a request to a bound
+    # host must not leave through an adapter mounted for a longer prefix.
+    for prefix in ("https://", "http://", *session.adapters):
+        current = session.adapters[prefix] if prefix in session.adapters else session.get_adapter(prefix)
+        if not isinstance(current, HostRouter):
+            session.mount(prefix, HostRouter(table, current))
+    return confine(session)
+
+
+def _claims(bindings: Mapping[str, Binding], hosts: Mapping[str, str | Binding] | None) -> dict[str, Binding]:
+    """Normalised host -> binding, from ``hosts`` or the services' own
+    addresses; a host claimed twice by different bindings is refused."""
+    claims: dict[str, Binding] = {}
     if hosts is None:
         for binding in bindings.values():
             service = binding.service
             for host in (service.hostname, service.ipv4, service.ipv6):
                 if host:
-                    table[_normal(host)] = binding
-    else:
-        for host, target in hosts.items():
-            key = _host_key(host)
-            if isinstance(target, Binding):
-                table[key] = target
-            elif target in bindings:
-                table[key] = bindings[target]
-            else:
-                raise KeyError(
-                    f"mount(): no binding {target!r} for host {host!r}; "
-                    f"configured: {', '.join(bindings) or '(none)'}"
-                )
-    routers = [a for a in session.adapters.values() if isinstance(a, HostRouter)]
-    routes = routers[0].routes if routers else _Routes()
-    routes.table.update(table)
-    # Every prefix gets a router, not only http(s)://: a redirect received
-    # through a binding must not leave through an adapter mounted for, say,
-    # ftp:// or a longer https:// prefix.
-    for prefix in ("https://", "http://", *session.adapters):
-        current = session.get_adapter(prefix) if prefix not in session.adapters else session.adapters[prefix]
-        if not isinstance(current, HostRouter):
-            session.mount(prefix, HostRouter(routes, current))
-    if not isinstance(session.__dict__.get("resolve_redirects"), _ConfinedRedirects):
-        # An instance attribute: this session only, its class untouched.
-        session.resolve_redirects = _ConfinedRedirects(  # type: ignore[method-assign,assignment]
-            routes, session.resolve_redirects
-        )
-    return session
+                    _claim(claims, normal_host(host), binding, given=False)
+                    claims[normal_host(host)] = binding
+        return claims
+    for host, target in hosts.items():
+        key = _host_key(host)
+        if isinstance(target, Binding):
+            binding = target
+        elif isinstance(target, str) and target in bindings:
+            binding = bindings[target]
+        else:
+            raise KeyError(
+                f"mount(): no binding {target!r} for host {host!r}; "
+                f"configured: {', '.join(bindings) or '(none)'}"
+            )
+        _claim(claims, key, binding, given=True)
+        claims[key] = binding
+    return claims
 
 
-class _Routes:
-    """The host table, and the binding a redirect chain is confined to in
-    each thread, shared by the routers of one session."""
-
-    def __init__(self) -> None:
-        self.table: dict[str, Binding] = {}
-        self._chain = threading.local()
-
-    def adapter_for(self, url: str) -> BaseAdapter | None:
-        """The binding adapter ``url`` must go through, if any.
-
-        :raises requests.TooManyRedirects: for a confined chain's hop past
-            :data:`~vpc_requests.binding.MAX_REDIRECTS`.
-        """
-        confined: VPCServiceAdapter | None = getattr(self._chain, "adapter", None)
-        if confined is not None:
-            self._chain.hops += 1
-            if self._chain.hops > MAX_REDIRECTS:
-                raise requests.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
-            return confined
-        try:
-            host = urlsplit(url).hostname
-        except ValueError:
-            host = None
-        binding = self.table.get(_normal(host)) if host else None
-        return binding.adapter if binding is not None else None
-
-    def enter(self, adapter: VPCServiceAdapter, hops: int) -> tuple[Any, int]:
-        """Send this thread's requests through ``adapter``, ``hops`` hops
-        counted so far; returns the state to give :meth:`leave`."""
-        previous = (getattr(self._chain, "adapter", None), getattr(self._chain, "hops", 0))
-        self._chain.adapter, self._chain.hops = adapter, hops
-        return previous
-
-    def leave(self, previous: tuple[Any, int]) -> int:
-        """Restore the state :meth:`enter` returned; returns the hops counted."""
-        hops: int = self._chain.hops
-        self._chain.adapter, self._chain.hops = previous
-        return hops
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"table": self.table}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        type(self).__init__(self)
-        self.table.update(state["table"])
+def _claim(table: Mapping[str, Binding], host: str, binding: Binding, *, given: bool) -> None:
+    """Refuse ``host`` for ``binding`` when ``table`` gives it to another."""
+    other = table.get(host)
+    if other is None or other == binding:
+        return
+    fix = (
+        "map each host to one binding"
+        if given
+        else "pass hosts={...} to say which binding each host goes to"
+    )
+    raise ConfigError(
+        f"mount(): host {host!r} is claimed by two bindings, {other.name!r} and "
+        f"{binding.name!r}; {fix}",
+        field="hosts",
+    )
 
 
-class _ConfinedRedirects:
-    """A session's ``resolve_redirects``, with every hop of a chain that
-    began at a binding sent through that binding."""
+class HostRouter(Router):
+    """Sends each request through the binding that claims its URL host, or
+    else through ``fallback``, the adapter the session had for that prefix.
 
-    def __init__(self, routes: _Routes, resolve: Callable[..., Iterator[Any]]) -> None:
-        self.routes = routes
-        self.resolve = resolve
-
-    def __call__(self, resp: Response, req: PreparedRequest, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        hops = self.resolve(resp, req, *args, **kwargs)
-        adapter = getattr(resp, "connection", None)
-        if not isinstance(adapter, VPCServiceAdapter) or kwargs.get("yield_requests"):
-            # Not a binding's chain, or requests only building the next
-            # request (allow_redirects=False): nothing is sent.
-            return hops
-        return self._confined(adapter, hops)
-
-    def _confined(self, adapter: VPCServiceAdapter, hops: Iterator[Any]) -> Iterator[Any]:
-        counted = 0
-        while True:
-            # Only while requests' own redirect loop runs: the requests it
-            # sends then are this chain's hops.
-            previous = self.routes.enter(adapter, counted)
-            try:
-                item = next(hops)
-            except StopIteration:
-                return
-            finally:
-                counted = self.routes.leave(previous)
-            yield item
-
-
-class HostRouter(BaseAdapter):
-    """Sends each request through the binding that claims its URL host (or
-    whose redirect it follows), or else through ``fallback``, the adapter the
-    session had for that prefix.
-
-    :param routes: the session's shared host table.
+    :param table: normalised URL host -> binding, shared by the routers of
+        one session.
     :param fallback: the adapter for every other request.
     """
 
-    def __init__(self, routes: _Routes, fallback: BaseAdapter) -> None:
+    def __init__(self, table: dict[str, Binding], fallback: BaseAdapter) -> None:
         super().__init__()
-        self.routes = routes
+        self.table = table
         self.fallback = fallback
 
-    @property
-    def table(self) -> dict[str, Binding]:
-        """Normalised URL host -> binding."""
-        return self.routes.table
-
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        adapter = self.routes.adapter_for(str(request.url)) or self.fallback
+        try:
+            host = urlsplit(str(request.url)).hostname
+        except ValueError:
+            host = None
+        binding = self.table.get(normal_host(host)) if host else None
+        adapter = binding.adapter if binding is not None else self.fallback
         return adapter.send(request, *args, **kwargs)
+
+    def hosts_for(self, adapter: BaseAdapter) -> Iterable[str]:
+        """The hosts this router sends through ``adapter``. Should not be
+        called from user code."""
+        return [host for host, binding in self.table.items() if binding.adapter is adapter]
 
     def close(self) -> None:
         self.fallback.close()
@@ -209,14 +163,14 @@ def _host_key(host: str) -> str:
     """A ``hosts`` key, checked: the URL's host only (a key with a scheme,
     port or path would never match, and its requests would silently go out
     as plain requests)."""
-    bare = host.strip("[]")
+    bare = host.strip("[]") if isinstance(host, str) else ""
     if not bare or any(c in bare for c in "/@?# \t") or (":" in bare and not _is_ipv6(bare)):
         raise ConfigError(
             f"mount(): hosts key {host!r} is not a host; give the URL's host only, "
             "without scheme, port or path, such as 'internal-api.company.local'",
             field="hosts",
         )
-    return _normal(host)
+    return normal_host(host)
 
 
 def _is_ipv6(host: str) -> bool:
@@ -224,20 +178,3 @@ def _is_ipv6(host: str) -> bool:
         return ipaddress.ip_address(host).version == 6
     except ValueError:
         return False
-
-
-def _normal(host: str) -> str:
-    """A host as requests puts it in a prepared URL: lower case, IDNA for
-    non-ASCII names, canonical IP text; one trailing dot ignored."""
-    host = host.strip("[]").lower()
-    if not host.isascii():
-        try:
-            host = idna.encode(host, uts46=True).decode("ascii")
-        except idna.IDNAError:
-            pass  # requests refuses such a URL anyway
-    if host.endswith("."):
-        host = host[:-1]
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return host

@@ -11,7 +11,12 @@ import requests
 from requests.models import PreparedRequest, Response
 from requests.utils import requote_uri, rewind_body
 
-__all__ = ["next_request", "next_url"]
+__all__ = ["MAX_REDIRECTS", "next_request", "next_url", "resolve_location"]
+
+#: Redirects a binding follows before raising ``requests.TooManyRedirects``
+#: (as Workers' fetch): ``fetch()``, ``binding.session()`` and the chains a
+#: ``mount()``ed session receives through a binding.
+MAX_REDIRECTS = 20
 
 # requests' redirect helpers (get_redirect_target, rebuild_method,
 # should_strip_auth) are Session methods that keep no state.
@@ -28,15 +33,28 @@ def next_url(request_url: str, response: Response) -> str | None:
     target = _HELPERS.get_redirect_target(response)
     if not target:
         return None
+    return resolve_location(target, request_url, str(response.url))
+
+
+def resolve_location(target: str, request_url: str, response_url: str) -> str:
+    """A redirect's ``Location`` value made absolute, as
+    ``Session.resolve_redirects`` makes it: scheme-relative and relative
+    targets joined to ``response_url``, the request's fragment kept when the
+    target has none, the result requoted.
+
+    :param target: the ``Location`` value (as ``get_redirect_target`` gives it).
+    :param request_url: the URL of the request that got the redirect.
+    :param response_url: the URL of the redirect response.
+    """
     previous_fragment = urlparse(request_url).fragment
     if target.startswith("//"):
-        target = f"{urlparse(response.url).scheme}:{target}"
+        target = f"{urlparse(response_url).scheme}:{target}"
     parsed = urlparse(target)
     if parsed.fragment == "" and previous_fragment:
         parsed = parsed._replace(fragment=previous_fragment)
     target = parsed.geturl()
     if not parsed.netloc:
-        target = urljoin(response.url, requote_uri(target))
+        target = urljoin(response_url, requote_uri(target))
     else:
         target = requote_uri(target)
     return target
