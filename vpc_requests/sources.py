@@ -320,8 +320,10 @@ def _parse_json(text: str, name: str) -> Any:
     try:
         return json.loads(plain, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=name,
-                          line=exc.lineno) from None
+        message = f"{exc.msg} (column {exc.colno})"
+        if plain.startswith("/*", exc.pos):
+            message = f"unterminated /* comment (column {exc.colno})"
+        raise ConfigError(f"invalid JSON: {message}", path=name, line=exc.lineno) from None
     except _Constant as exc:  # NaN / Infinity: JSON.parse refuses them, so does wrangler
         line = _first_line(plain, _JSON_SKIP + r"|(?<![\w.])(?:-?Infinity|NaN)(?!\w)")
         raise ConfigError(f"invalid JSON: {exc.args[0]} is not a JSON value", path=name, line=line) from None
