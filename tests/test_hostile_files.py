@@ -169,7 +169,8 @@ def test_other_byte_order_marks_are_refused_as_wrangler_does(tmp_path: Path, bom
 @pytest.mark.parametrize("name", ["wrangler.toml", "wrangler.jsonc"])
 def test_a_utf8_byte_order_mark_is_stripped_as_wrangler_does(project: Path, name: str) -> None:
     path = project / name
-    text = BINDING if name.endswith(".toml") else f'{{"vpc_services": [{{"binding": "API", "service_id": "{API_ID}"}}]}}'
+    json_text = f'{{"vpc_services": [{{"binding": "API", "service_id": "{API_ID}"}}]}}'
+    text = BINDING if name.endswith(".toml") else json_text
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert list(load_env(path)) == ["API"]
 
