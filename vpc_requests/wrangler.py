@@ -346,13 +346,18 @@ def _check_unique(document: Document, table: Mapping[str, Any], base: KeyPath) -
             continue
         other_kind, other = first[name]
         line = document.line_of(other)
-        at = f" at line {line}" if line is not None else ""
         if other_kind == kind:
-            raise document.error(f"binding name {name!r} is used more than once (first defined{at})", path)
-        field = join_field(path[:-1] if path[-1] in ("binding", "name") else path)
+            at = f" (first defined at line {line})" if line is not None else ""
+            raise document.error(f"binding name {name!r} is used more than once{at}", path)
+        at = f", line {line}" if line is not None else ""
         raise document.error(
-            f"binding name {name!r} is used by both {join_field(other)} ({other_kind}{at}) and {field} "
+            f"binding name {name!r} is used by both {_entry(other)} ({other_kind}{at}) and {_entry(path)} "
             f"({kind}); binding names must be unique across all binding kinds, as in wrangler", path)
+
+
+def _entry(path: KeyPath) -> str:
+    """A binding's place for messages: ``kv_namespaces[0]``, ``vars.API``."""
+    return join_field(path[:-1] if path[-1] in ("binding", "name") else path)
 
 
 def _all_names(root: Mapping[str, Any], table: Mapping[str, Any],
