@@ -295,3 +295,17 @@ def test_update_refuses_a_ca_on_a_service_whose_mode_is_disabled(project: Path, 
                "--cert-verification-mode", "verify_ca").code == 0
     api = read_services(project / "vpc-services.toml").services["svc-api"]
     assert (api.certificate_authority, api.cert_verification_mode) == ("ca-1", "verify_ca")
+
+
+def test_a_bare_api_object_loads_and_an_edit_makes_it_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    path.write_text(json.dumps(fixture("service_create_tcp.json")["result"]))
+    assert read_services(path).services[DB_ID].tcp_port == 5432
+    update_service(path, DB_ID, app_protocol="mysql")
+    data = json.loads(path.read_text())
+    assert isinstance(data, list) and data[0]["app_protocol"] == "mysql"
+    # the twin: a bad bare object names its field without a list index
+    path.write_text(json.dumps({**data[0], "tcp_port": 0}))
+    with pytest.raises(ConfigError) as info:
+        read_services(path)
+    assert info.value.field == "tcp_port"

@@ -6,18 +6,20 @@ presented, an unmapped id refuses https before any connection."""
 from __future__ import annotations
 
 import pickle
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
+from helpers import eventually
 from urllib3.exceptions import InsecureRequestWarning
 
 from vpc_requests import Binding, ConfigError, ProxySSLError, VPCService, load_env
 from vpc_requests.services_file import create_service, read_services
 from vpc_requests.testing import PrivateService
-from vpc_requests.tls import CertificateFiles, certificate_map
+from vpc_requests.tls import CertificateFiles, certificate_map, service_context
 
 NAME = "internal-api.company.local"
 URL = f"https://{NAME}/orders"
@@ -303,3 +305,52 @@ def test_binding_with_certificates_pickles(tmp_path: Path,
     with Binding("API", service) as bare, pytest.raises(ConfigError, match="'ca-1'"):
         bare.fetch(URL)
     binding.close()
+
+
+# -- service_context: the same rules for a raw TLS socket (connect(tls=True)) ---------------
+
+
+def _handshake(context: ssl.SSLContext, port: int) -> str | None:
+    """A raw TLS connection to the loopback service; the version it agreed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname=NAME) as tls:
+        return tls.version()
+
+
+def test_service_context_presents_the_mapped_client_certificate(
+    tmp_path: Path, ca: trustme.CA, mtls_service: PrivateService
+) -> None:
+    cert, key = write_client(ca, tmp_path)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    service = VPCService(hostname=NAME, type="tcp", tcp_port=mtls_service.port,
+                         certificate_authority="ca-1", client_certificate="mtls-1")
+    certificates = {"ca-1": {"ca": str(tmp_path / "ca.pem")}, "mtls-1": {"cert": str(cert), "key": str(key)}}
+    assert _handshake(service_context(service, certificates, binding="DB"), mtls_service.port) == "TLSv1.2"
+    assert eventually(lambda: mtls_service.handshakes == 1)
+    # the twins: no mapping for the client certificate, and a CA that does not match
+    with pytest.raises(ConfigError, match=r"'DB'.*'mtls-1'.*\[certificates\]"):
+        service_context(service, {"ca-1": {"ca": str(tmp_path / "ca.pem")}}, binding="DB")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "other.pem"))
+    wrong = service_context(service, {**certificates, "ca-1": {"ca": str(tmp_path / "other.pem")}})
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(wrong, mtls_service.port)
+    assert mtls_service.handshakes == 1
+
+
+def test_service_context_checks_the_name_only_with_verify_full(
+    tmp_path: Path, private_ca_service: tuple[PrivateService, trustme.CA]
+) -> None:
+    server, private = private_ca_service
+    private.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    certificates = {"ca-1": {"ca": str(tmp_path / "ca.pem")}}
+    full = VPCService(ipv4="127.0.0.1", type="tcp", tcp_port=server.port, certificate_authority="ca-1")
+    assert service_context(full, certificates).check_hostname is True
+    chain_only = full.replace(cert_verification_mode="verify_ca")
+    context = service_context(chain_only, certificates)
+    assert context.check_hostname is False and context.verify_mode == ssl.CERT_REQUIRED
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="some-other-name.internal") as tls:
+        assert tls.version() is not None
+    with pytest.raises(ssl.SSLCertVerificationError):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+            service_context(full, certificates).wrap_socket(raw, server_hostname="some-other-name.internal")
