@@ -496,3 +496,13 @@ def test_cli_missing_extra_says_what_to_install(local: Path, monkeypatch: pytest
         "vpc-requests: error: service pull and service diff need the Cloudflare SDK, which is not installed; "
         "run: pip install 'vpc_requests[cloudflare]'\n")
     assert local.read_bytes() == LOCAL.encode()
+
+
+def test_pull_a_tcp_service(api: CloudflareAPI, local: Path) -> None:
+    tcp = {"service_id": "0199a1b2-0000-4000-8000-000000000007", "type": "tcp", "name": "orders-db",
+           "tcp_port": 5432, "app_protocol": "postgresql",
+           "host": hostname_host("orders-db.company.local"), "created_at": STAMP, "updated_at": STAMP}
+    api.services.append(tcp)
+    assert run("service", "pull", "--account-id", ACCOUNT) == 0
+    assert read_services(local).services[tcp["service_id"]].to_api() == tcp
+    assert run("service", "diff", "--account-id", ACCOUNT) == 0

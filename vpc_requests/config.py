@@ -158,15 +158,16 @@ class Env:
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        specs = [(b.name, b.service, b.tunnel) for b in self._bindings.values()]
+        specs = [(b.name, b.service, b.tunnel, b.adapter.certificates) for b in self._bindings.values()]
         state = {"services": self._services, "tunnels": self._tunnels, "path": self.path,
                  "services_path": self.services_path, "environment": self.environment}
         return (_rebuild_env, (specs, state))
 
 
-def _rebuild_env(specs: list[tuple[str, VPCService, str | None]], state: dict[str, Any]) -> Env:
+def _rebuild_env(specs: list[tuple[Any, ...]], state: dict[str, Any]) -> Env:
     """Unpickle an :class:`Env`: fresh bindings (and sessions) for the same services."""
-    return Env._quiet((Binding(name, service, tunnel=tunnel) for name, service, tunnel in specs), **state)
+    return Env._quiet((Binding(name, service, tunnel=tunnel, certificates=certificates)
+                       for name, service, tunnel, certificates in specs), **state)
 
 
 # What ``env.NAME`` finds before any binding: the Env's own attributes.
@@ -237,7 +238,8 @@ def _bind(document: Document, spec: BindingSpec, contents: ServicesFile) -> Bind
     service = _lookup(document, spec, contents)
     tunnel = contents.tunnels.get(service.tunnel_id) if service.tunnel_id else None
     try:
-        return Binding(spec.binding, service, tunnel=None if tunnel == "direct" else tunnel)
+        return Binding(spec.binding, service, tunnel=None if tunnel == "direct" else tunnel,
+                       certificates=contents.certificates)
     except ConfigError as exc:
         raise document.error(exc.message, spec.where, exc.field or "binding") from None
 
