@@ -9,6 +9,7 @@ follows redirects itself, through this binding only (S8).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
 
 from . import abort
+from ._compat import copy_headers
 from .abort import AbortSignal
 from .adapter import VPCServiceAdapter, on_body_done
 from .batch import FetchResults, Item
@@ -86,6 +88,11 @@ class Binding:
             service, binding=name, tunnel=tunnel, errors=errors, **adapter_kwargs
         )
         self._headers = default_headers()
+        # The default headers as prepare_headers() makes them (checked once
+        # here): a URL fetch without headers= gets a copy of this.
+        template = PreparedRequest()
+        template.prepare_headers(self._headers)
+        self._prepared_headers = template.headers
 
     @property
     def name(self) -> str:
@@ -361,15 +368,30 @@ class Binding:
         # header lookup).
         prepared = PreparedRequest()
         prepared.prepare_method(method)
-        prepared.prepare_url(target, params or None)
-        prepared.prepare_headers(merged)
+        if params:
+            prepared.prepare_url(target, params)
+            final = str(prepared.url)
+        else:
+            final = prepared.url = _prepared_url(target)
+        if merged is self._headers:
+            prepared.headers = copy_headers(self._prepared_headers)
+        else:
+            prepared.prepare_headers(merged)
         if cookies is None:
             prepared._cookies = RequestsCookieJar()
         else:
             prepared.prepare_cookies(cookies)
-        prepared.prepare_body(data or None, files, json)
-        prepared.prepare_auth(auth, target)
-        prepared.prepare_hooks(hooks)
+        if data or files or json is not None:
+            prepared.prepare_body(data or None, files, json)
+        else:
+            # What prepare_body(None, None, None) does.
+            prepared.prepare_content_length(None)
+        if auth is not None or "@" in final:
+            # Without auth=, prepare_auth() only looks for credentials in
+            # the URL, which has none without an "@".
+            prepared.prepare_auth(auth, target)
+        if hooks:
+            prepared.prepare_hooks(hooks)
         return prepared
 
     def _exchange(self, request: PreparedRequest, redirect: str, send: dict[str, Any]) -> Response:
@@ -415,6 +437,16 @@ class Binding:
                 response.close()
                 raise
         return response
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepared_url(url: str) -> str:
+    """``PreparedRequest.prepare_url(url, None)``'s URL (it depends on
+    nothing else), made once per distinct URL; errors are raised, not
+    cached."""
+    prepared = PreparedRequest()
+    prepared.prepare_url(url, None)
+    return str(prepared.url)
 
 
 def _drain(response: Response) -> None:
