@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import http.client
+import itertools
 import logging
 import re
 import threading
@@ -23,18 +24,21 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import _basic_auth_str
+from requests.cookies import extract_cookies_to_jar
 from requests.models import PreparedRequest, Response
-from requests.utils import get_auth_from_url
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_auth_from_url, get_encoding_from_headers
 from urllib3.exceptions import ProtocolError
 from urllib3.poolmanager import PoolKey
 from urllib3.util.retry import Retry
 
 from . import forks
+from ._compat import header_items
 from .abort import _Scope, current_scope
 from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
 from .errors import AbortError, ProxyError, error_response, from_transport, translate
@@ -207,6 +211,8 @@ class VPCServiceAdapter(HTTPAdapter):
             "https": VPCHTTPSConnectionPool,
         }
         self.poolmanager.key_fn_by_scheme = {"http": _pool_key, "https": _pool_key}
+        self._pool_keys: dict[tuple[str, str, int, int], tuple[Any, Any, PoolKey, dict[str, Any]]] = {}
+        self._routes: tuple[VPCService, str | None, dict[str, Route]] = (self.service, self.binding, {})
         self._generation = forks.generation()
 
     def ensure_pool_maxsize(self, maxsize: int) -> None:
@@ -236,7 +242,19 @@ class VPCServiceAdapter(HTTPAdapter):
 
         :raises ~vpc_requests.RoutingError: for a URL the binding refuses.
         """
-        return route(self.service, url, self.binding)
+        # Cached by the URL's scheme://netloc (what routing.route reads).
+        service, binding, routes = self._routes
+        origin = _ORIGIN.match(url) if isinstance(url, str) else None
+        if origin is None or service is not self.service or binding != self.binding:
+            return route(self.service, url, self.binding)
+        prefix = origin.group()
+        found = routes.get(prefix)
+        if found is None:
+            found = route(service, url, binding)
+            if len(routes) >= _ROUTES_KEPT:
+                routes.clear()
+            routes[prefix] = found
+        return found
 
     def build_connection_pool_key_attributes(
         self, request: PreparedRequest, verify: Any, cert: Any = None
@@ -275,7 +293,39 @@ class VPCServiceAdapter(HTTPAdapter):
             # A forked child must never share its parent's pooled sockets.
             self.init_poolmanager(self._pool_connections, self._pool_maxsize, self._pool_block)
         host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
-        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+        return self._pool(host_params, pool_kwargs)
+
+    def _pool(self, host_params: dict[str, Any], pool_kwargs: dict[str, Any]) -> Any:
+        """The pool manager's pool for these attributes: what
+        ``PoolManager.connection_from_host`` returns, with the pool key and
+        context made once per route and settings, not per request.
+
+        The key is cached by the identity of ``pool_kwargs`` (the TLS
+        settings: one cached dict per settings and file versions) and of the
+        manager's ``connection_pool_kw`` (a new dict when the manager is
+        made again or a pool size grows), so a change of either makes a
+        new key."""
+        manager = self.poolmanager
+        base = manager.connection_pool_kw
+        cache_key = (host_params["scheme"], host_params["host"], host_params["port"],
+                     id(pool_kwargs) if pool_kwargs else 0)
+        cached = self._pool_keys.get(cache_key)
+        if cached is None or cached[0] is not base or (pool_kwargs and cached[1] is not pool_kwargs):
+            # PoolManager.connection_from_host's context, step by step.
+            context = dict(base)
+            for name, value in pool_kwargs.items():
+                if value is None:
+                    context.pop(name, None)
+                else:
+                    context[name] = value
+            context.update(host_params)
+            key = manager.key_fn_by_scheme[host_params["scheme"]](context)
+            if len(self._pool_keys) >= _POOL_KEYS_KEPT:
+                self._pool_keys.clear()
+            cached = (base, pool_kwargs, key, context)
+            self._pool_keys[cache_key] = cached
+        # A copy: a pool made from the context takes items out of it.
+        return manager.connection_from_pool_key(cached[2], request_context=dict(cached[3]))
 
     def get_connection(self, url: str, proxies: Mapping[str, str] | None = None) -> Any:
         """DEPRECATED in requests 2.32.2 (and warns as requests does): the
@@ -369,13 +419,24 @@ class VPCServiceAdapter(HTTPAdapter):
 
         This method should not be called from user code.
         """
-        response = super().build_response(req, resp)
-        # Same object layout, one overridden method: the body reader
-        # translates transport errors (see _Response).
-        response.__class__ = _Response
-        translating = cast(_Response, response)
-        translating._vpc = (self, _route_of(self, req), current_scope())
-        return translating
+        # HTTPAdapter.build_response, line for line, except that a response
+        # without Set-Cookie skips the cookie parsing (http.cookiejar's mock
+        # request and response; it finds nothing there) and the response is
+        # a _Response from the start.
+        response = _Response()
+        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.headers = headers
+        response.encoding = get_encoding_from_headers(headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url  # type: ignore[assignment]
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            extract_cookies_to_jar(response.cookies, req, resp)
+        response.request = req
+        response.connection = self
+        response._vpc = (self, _route_of(self, req), current_scope())
+        return response
 
     def _failure(self, exc: BaseException, where_origin: Route | str, request: Any) -> Exception:
         origin = where_origin if isinstance(where_origin, str) else where_origin.origin
@@ -388,6 +449,12 @@ class VPCServiceAdapter(HTTPAdapter):
 
 
 _RESIZE_LOCK = threading.Lock()
+# Pool keys and routes an adapter keeps (then it starts again).
+_POOL_KEYS_KEPT = 256
+_ROUTES_KEPT = 1024
+# A URL's "scheme://netloc", as routing.route splits it (the scheme: up to
+# the first "://"; the netloc: up to the first "/", "?" or "#").
+_ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")
 
 
 def _key_without_maxsize(
@@ -505,6 +572,13 @@ def _check_headers(headers: Mapping[str, Any]) -> None:
 
     :raises requests.exceptions.InvalidHeader: for a forbidden character.
     """
+    try:
+        # One scan of every name and value (the common case: all str, clean).
+        clean = _FORBIDDEN.search(" ".join(itertools.chain.from_iterable(header_items(headers)))) is None
+    except TypeError:  # a bytes (or other) name or value
+        clean = False
+    if clean:
+        return
     for name, value in headers.items():
         for where, part in (("name", name), ("value", value)):
             if isinstance(part, str):

@@ -27,6 +27,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.poolmanager import PoolKey, _default_key_normalizer
 
 from . import deadlines
+from ._compat import header_items
 from .abort import current_scope, watch
 from .errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
 from .resolver import require_dns, resolver_for
@@ -355,10 +356,12 @@ def _outgoing_headers(headers: Mapping[str, Any], exchange: Exchange) -> Mapping
     if has_host and not exchange.drop_proxy_authorization:
         return headers
     outgoing: dict[str, Any] = {} if has_host else {"Host": exchange.route.host_header}
-    for name, value in headers.items():
-        if exchange.drop_proxy_authorization and name.lower() == "proxy-authorization":
-            continue
-        outgoing[name] = value
+    if not exchange.drop_proxy_authorization:
+        outgoing.update(header_items(headers))
+        return outgoing
+    for name, value in header_items(headers):
+        if name.lower() != "proxy-authorization":
+            outgoing[name] = value
     return outgoing
 
 
