@@ -46,6 +46,7 @@ from .routing import Route, route
 from .service import VPCService
 from .tls import CertificateFiles, certificate_map, service_files
 from .tls import pool_kwargs as tls_pool_kwargs
+from .tracing import annotate, instrumented
 
 if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: no cover
     from requests.__version__ import __version__ as _found
@@ -384,6 +385,8 @@ class VPCServiceAdapter(HTTPAdapter):
         :raises ~vpc_requests.AbortError: when the fetch's signal fired.
         """
         where = self.route(str(request.url))
+        if instrumented():
+            annotate(self.binding, where)
         _check_headers(request.headers)
         drop = proxies is not None and _is_proxy_credential(request.headers.get("Proxy-Authorization"), proxies)
         # The request goes down unchanged (S13), as plain requests sends it;

@@ -15,6 +15,7 @@ control returns.
 from __future__ import annotations
 
 import collections
+import contextvars
 import io
 import json
 import sys
@@ -27,6 +28,7 @@ from requests.models import PreparedRequest, Request, Response
 
 from .abort import AbortController, AbortSignal
 from .errors import AbortError, ProxyError
+from .tracing import instrumented
 
 if TYPE_CHECKING:
     from .binding import Binding
@@ -174,14 +176,17 @@ class FetchResults(Generator[Union[Response, Exception], None, None]):
 
 
 class _Slot:
-    """One item on its way through the batch."""
+    """One item on its way through the batch; ``context``: the consumer's
+    context when it was read, when requests is traced (its fetch then runs
+    in it, so its span has the consumer's span as parent)."""
 
-    __slots__ = ("done", "item", "result")
+    __slots__ = ("context", "done", "item", "result")
 
     def __init__(self, item: Any) -> None:
         self.item = item
         self.result: Any = None
         self.done = False
+        self.context: contextvars.Context | None = contextvars.copy_context() if instrumented() else None
 
 
 class _Invalid:
@@ -329,7 +334,10 @@ class _Batch:
                     return
                 slot = todo.popleft()
             try:
-                slot.result = self._fetch(slot.item)
+                if slot.context is None:
+                    slot.result = self._fetch(slot.item)
+                else:
+                    slot.result = slot.context.run(self._fetch, slot.item)
             except Exception as exc:  # noqa: BLE001 - the item's result
                 slot.result = exc
             except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit: stop the batch

@@ -34,6 +34,7 @@ from .errors import AbortError, ProxyError, RedirectError
 from .errors import error_response as _error_response
 from .redirects import MAX_REDIRECTS, next_request
 from .service import VPCService
+from .tracing import instrumented, send_traced
 
 __all__ = ["MAX_REDIRECTS", "Binding"]
 
@@ -233,6 +234,15 @@ class Binding:
             "cert": kwargs.pop("cert", None),
         }
         request = self._prepare(resource, method, headers, body, kwargs)
+        if instrumented():
+            # The instrumentation's client span around the whole exchange,
+            # as around Session.send (vpc_requests.tracing).
+            return send_traced(request, lambda: self._run(request, redirect, send, signal), send["stream"])
+        return self._run(request, redirect, send, signal)
+
+    def _run(
+        self, request: PreparedRequest, redirect: str, send: dict[str, Any], signal: AbortSignal | None
+    ) -> Response:
         try:
             if signal is None:
                 return self._exchange(request, redirect, send)
