@@ -33,8 +33,9 @@ from requests.cookies import extract_cookies_to_jar
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_auth_from_url, get_encoding_from_headers
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 from urllib3.poolmanager import PoolKey
+from urllib3.response import HTTPResponse
 from urllib3.util.retry import Retry
 
 from . import forks
@@ -57,7 +58,7 @@ if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: 
         "get_connection_with_tls_context; upgrade with: pip install -U 'requests>=2.32.3'"
     )
 
-__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry", "on_body_done"]
+__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry", "on_body_done", "read_content"]
 
 log = logging.getLogger(__name__)
 
@@ -520,6 +521,37 @@ class _Response(Response):
         finally:
             self._body_done()
 
+    def _read_content(self) -> Any:
+        """:attr:`content`, for a body not read yet and framed by
+        ``Content-Length``: one read of the whole body instead of
+        ``iter_content``'s chunks (``content`` -> ``iter_content`` ->
+        ``generate`` -> ``HTTPResponse.stream`` -> ``read``), with the same
+        exceptions as ``iter_content`` raises, translated the same way.
+        Anything else (a chunked body, a body read already, a raw that is
+        not urllib3's) is :attr:`content` itself.
+        """
+        raw = self.raw
+        if (self._content is not False or self._content_consumed or self.status_code == 0
+                or type(raw) is not HTTPResponse or raw.chunked):
+            return self.content
+        self._content = b"".join(self._translating(self._whole_body(raw))) or b""
+        self._content_consumed = True
+        return self._content
+
+    def _whole_body(self, raw: HTTPResponse) -> Iterator[bytes]:
+        # requests' iter_content().generate(), for one read
+        try:
+            yield raw.read(decode_content=True)
+        except ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except ReadTimeoutError as exc:
+            raise requests.ConnectionError(exc) from exc
+        except SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from exc
+        self._content_consumed = True
+
     def _body_done(self) -> None:
         callbacks = self.__dict__.pop("_vpc_on_body_done", ())
         for callback in callbacks:
@@ -560,6 +592,19 @@ def on_body_done(response: Response, callback: Callable[[], None]) -> None:
         response.__dict__.setdefault("_vpc_on_body_done", []).append(callback)
     else:
         callback()
+
+
+def read_content(response: Response) -> Any:
+    """``response.content`` (the body read to the end), in one read when
+    ``response`` comes from a :class:`VPCServiceAdapter` and the body is
+    framed by ``Content-Length``.
+
+    :param response: any :class:`requests.Response`.
+    :returns: the body (``None`` when it has none, as ``content``).
+    """
+    if isinstance(response, _Response):
+        return response._read_content()
+    return response.content
 
 
 _FORBIDDEN = re.compile("[\r\n\x00]")

@@ -22,11 +22,12 @@ from requests.hooks import dispatch_hook
 from requests.models import PreparedRequest, Request, Response
 from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
+from urllib3.util import Timeout
 
 from . import abort
 from ._compat import copy_headers
 from .abort import AbortSignal
-from .adapter import VPCServiceAdapter, on_body_done
+from .adapter import VPCServiceAdapter, on_body_done, read_content
 from .batch import FetchResults, Item
 from .batch import fetch_many as _fetch_many
 from .confine import ConfinedSession
@@ -47,6 +48,9 @@ _REQUEST_KWARGS = frozenset(
      "verify", "cert", "data", "allow_redirects", "proxies"}
 )
 _REDIRECT_MODES = ("follow", "manual", "error")
+# What HTTPAdapter.send makes of timeout=None on every call (urllib3 clones it
+# per connection, so one instance serves every fetch).
+_NO_TIMEOUT = Timeout(connect=None, read=None)
 _ERROR_MODES = ("raise", "response")
 
 
@@ -430,7 +434,7 @@ class Binding:
             response.history = history
         if not send["stream"]:
             try:
-                response.content  # noqa: B018
+                read_content(response)
             except BaseException:
                 response.close()  # the caller never gets it: free the connection now
                 raise
@@ -438,7 +442,10 @@ class Binding:
 
     def _send(self, request: PreparedRequest, send: dict[str, Any]) -> Response:
         started = time.perf_counter()
-        response = self._adapter.send(request, send["stream"], send["timeout"], send["verify"], send["cert"])
+        timeout = send["timeout"]
+        response = self._adapter.send(
+            request, send["stream"], _NO_TIMEOUT if timeout is None else timeout, send["verify"], send["cert"]
+        )
         response.elapsed = timedelta(seconds=time.perf_counter() - started)
         if request.hooks.get("response"):
             try:
