@@ -31,7 +31,6 @@ from requests.adapters import HTTPAdapter
 from requests.auth import _basic_auth_str
 from requests.cookies import extract_cookies_to_jar
 from requests.models import PreparedRequest, Response
-from requests.structures import CaseInsensitiveDict
 from requests.utils import get_auth_from_url, get_encoding_from_headers
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 from urllib3.poolmanager import PoolKey
@@ -39,7 +38,7 @@ from urllib3.response import HTTPResponse
 from urllib3.util.retry import Retry
 
 from . import forks
-from ._compat import header_items
+from ._compat import header_items, response_headers
 from .abort import _Scope, current_scope
 from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
 from .errors import AbortError, ProxyError, error_response, from_transport, translate
@@ -429,7 +428,7 @@ class VPCServiceAdapter(HTTPAdapter):
         # a _Response from the start.
         response = _Response()
         response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
-        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        headers = response_headers(getattr(resp, "headers", {}))
         response.headers = headers
         response.encoding = get_encoding_from_headers(headers)
         response.raw = resp
