@@ -777,3 +777,29 @@ def test_responses_sees_the_request_exactly_as_plain_requests_sends_it() -> None
         # The twin: one more header and the strict matcher refuses.
         with pytest.raises(requests.ConnectionError, match="Connection refused by Responses"):
             session.get(url, headers={"X-Extra": "1"})
+
+
+# ------------------------------------------- the response build_response makes
+
+
+def test_response_cookies_as_requests_gives_them(http_service: PrivateService, mounted: MakeSession) -> None:
+    http_service.handler = lambda seen: Reply(headers=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2")])
+    session, _ = mounted(http_of(http_service))
+    response = session.get(f"http://{NAME}/")
+    assert response.cookies.get_dict() == {"a": "1", "b": "2"}
+    assert response.headers["set-cookie"] == "a=1; Path=/, b=2"
+    copy = pickle.loads(pickle.dumps(response))
+    assert copy.cookies.get_dict() == {"a": "1", "b": "2"}
+    assert copy.content == response.content
+
+
+def test_twin_response_without_set_cookie_has_an_empty_jar_of_its_own(
+    http_service: PrivateService, mounted: MakeSession
+) -> None:
+    session, _ = mounted(http_of(http_service))
+    first, second = session.get(f"http://{NAME}/"), session.get(f"http://{NAME}/")
+    assert len(first.cookies) == 0
+    first.cookies.set("mine", "1")
+    assert len(second.cookies) == 0  # never shared between responses
+    assert set(vars(requests.Response())) - {"cookies", "headers"} <= set(vars(first))
+    assert pickle.loads(pickle.dumps(second)).cookies.get_dict() == {}

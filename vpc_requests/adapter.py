@@ -23,13 +23,14 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import _basic_auth_str
-from requests.cookies import extract_cookies_to_jar
+from requests.cookies import RequestsCookieJar, cookiejar_from_dict, extract_cookies_to_jar
 from requests.models import PreparedRequest, Response
 from requests.utils import get_auth_from_url, get_encoding_from_headers
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
@@ -506,6 +507,37 @@ class _Response(Response):
     #: :meth:`VPCServiceAdapter.build_response`.
     _vpc: tuple[VPCServiceAdapter, Route, _Scope | None]
 
+    def __init__(self) -> None:
+        if not _LEAN_INIT:  # a requests whose Response sets other attributes
+            super().__init__()
+            return
+        # Response.__init__, but for the two objects build_response throws
+        # away or that most responses never use: the headers (replaced at
+        # once) and the cookie jar (made on first use, below).
+        self._content = False
+        self._content_consumed = False
+        self._next = None
+        self.status_code = None  # type: ignore[assignment]
+        self.raw = None
+        self.url = None  # type: ignore[assignment]
+        self.encoding = None
+        self.history = []
+        self.reason = None  # type: ignore[assignment]
+        self.elapsed = timedelta(0)
+        self.request = None  # type: ignore[assignment]
+
+    @property
+    def cookies(self) -> RequestsCookieJar:
+        """The cookies the response set (as :attr:`requests.Response.cookies`)."""
+        jar = self.__dict__.get("_vpc_cookies")
+        if jar is None:
+            jar = self.__dict__["_vpc_cookies"] = cookiejar_from_dict({})
+        return jar
+
+    @cookies.setter
+    def cookies(self, jar: RequestsCookieJar) -> None:
+        self.__dict__["_vpc_cookies"] = jar
+
     def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
         # requests types decode_unicode as Literal[True] or Literal[False], not bool.
         if decode_unicode:
@@ -577,6 +609,14 @@ class _Response(Response):
             failure = adapter._failure(exc, where.origin, self.request)
             _log_failure(adapter.binding, self.request, where.url_host, where.origin, failure, started)
             raise failure from exc
+
+
+# The attributes Response.__init__ sets (requests 2.32.3 to 2.34.2): _Response
+# sets them itself (all but headers and cookies) only while that holds.
+_LEAN_INIT = set(vars(Response())) == {
+    "_content", "_content_consumed", "_next", "status_code", "headers", "raw", "url",
+    "encoding", "history", "reason", "cookies", "elapsed", "request",
+}
 
 
 def on_body_done(response: Response, callback: Callable[[], None]) -> None:
