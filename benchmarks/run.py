@@ -54,7 +54,7 @@ import vpc_requests  # noqa: E402 - after the sys.path line: run from the checko
 from vpc_requests import Binding, VPCService, VPCServiceAdapter  # noqa: E402
 
 NAME = "internal-api.company.local"
-SECTIONS = ("http", "https", "fetch_many", "memory", "config")
+SECTIONS = ("http", "https", "fetch_many", "memory", "tracing", "config")
 
 
 # ------------------------------------------------------------------- server
@@ -142,6 +142,7 @@ def clients(server: Server) -> dict[str, tuple[Callable[[], Any], Any]]:
     adapted.mount("http://", adapter)
     adapted.mount("https://", adapter)
     binding = Binding("BENCH", service)
+    bound = Binding("BENCH", service).session()
 
     def fetch() -> Any:
         return binding.fetch(routed, verify=verify)
@@ -150,6 +151,7 @@ def clients(server: Server) -> dict[str, tuple[Callable[[], Any], Any]]:
         "urllib3": (lambda: pool.request("GET", direct), pool),
         "plain": (lambda: plain.get(direct, verify=verify), plain.get_adapter(direct)),
         "adapter": (lambda: adapted.get(routed, verify=verify), adapter),
+        "session": (lambda: bound.get(routed, verify=verify), bound.get_adapter(routed)),
         "fetch": (fetch, binding.adapter),
     }
 
@@ -197,14 +199,26 @@ def report_rounds(times: Times) -> None:
         cpu = statistics.median(v[1] for v in values)
         print(f"  {name:8s} {wall:7.1f} ({cpu:6.1f})")
     print("  ratios, median of the per-round ratios [quartiles]: wall; client CPU")
-    for name in ("adapter", "fetch", "urllib3"):
+    for name, base in RATIOS:
+        if name not in times or base not in times:
+            continue
         parts = []
         for kind in (0, 1):
-            ratios = sorted(a[kind] / b[kind] for a, b in zip(times[name], times["plain"]))
+            ratios = sorted(a[kind] / b[kind] for a, b in zip(times[name], times[base]))
             low, mid, high = statistics.quantiles(ratios, n=4)
             parts.append(f"{mid:.3f} [{low:.3f}..{high:.3f}]")
-        note = "   (the floor: no requests at all)" if name == "urllib3" else ""
-        print(f"  {name + '/plain':14s} {parts[0]};  {parts[1]}{note}")
+        print(f"  {name + '/' + base:16s} {parts[0]};  {parts[1]}{RATIO_NOTES.get((name, base), '')}")
+
+
+#: The ratios printed, as (client, baseline): targets in benchmarks/RESULTS.rst.
+RATIOS = (
+    ("adapter", "plain"), ("session", "plain"), ("fetch", "plain"), ("urllib3", "plain"),
+    ("fetch", "urllib3"),
+)
+RATIO_NOTES = {
+    ("urllib3", "plain"): "   (the floor: no requests at all)",
+    ("fetch", "urllib3"): "   (fetch over the floor)",
+}
 
 
 # ----------------------------------------------------------------- sections
@@ -321,6 +335,48 @@ def section_memory(args: argparse.Namespace) -> None:
                   f" live objects {found['objects_after_warmup']} -> {found['objects_after']}")
 
 
+def section_tracing(args: argparse.Namespace) -> None:
+    """What tracing costs: without the instrumentation, the one check a
+    request makes; with opentelemetry-instrumentation-requests on (SDK,
+    spans to an in-memory exporter), fetch next to a binding's session."""
+    import timeit
+
+    from vpc_requests.tracing import instrumented
+
+    print("== tracing: opentelemetry-instrumentation-requests off, then on")
+    calls = 1_000_000
+    check_ns = min(timeit.repeat(instrumented, number=calls, repeat=5)) / calls * 1e9
+    print(f"  off: the only work is instrumented(), one attribute lookup on Session.send:"
+          f" {check_ns:.0f} ns per call (one per fetch and per adapter send)")
+    try:
+        from opentelemetry.instrumentation.requests import RequestsInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        print("  on: not measured (pip install opentelemetry-sdk opentelemetry-instrumentation-requests)")
+        return
+    with Server() as server:
+        named = {name: client for name, client in clients(server).items() if name in ("plain", "session", "fetch")}
+        off = interleaved(named, max(args.rounds // 4, 3), args.requests)
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        instrumentor = RequestsInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            on = interleaved(named, max(args.rounds // 4, 3), args.requests)
+            spans = len(exporter.get_finished_spans())
+        finally:
+            instrumentor.uninstrument()
+            provider.shutdown()
+        print(f"  median us/request: off -> on (client CPU)   [{spans} spans exported]")
+        for name in named:
+            before = statistics.median(v[1] for v in off[name])
+            after = statistics.median(v[1] for v in on[name])
+            print(f"  {name:8s} {before:7.1f} -> {after:7.1f}   (+{after - before:.1f})")
+
+
 def section_config(args: argparse.Namespace) -> None:
     print("== config: load_env of 1,000 bindings")
     script = HERE / "bench_config.py"
@@ -375,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--requests", type=int, help="requests per client per round (http)")
-    parser.add_argument("--profile", choices=("urllib3", "plain", "adapter", "fetch"))
+    parser.add_argument("--profile", choices=("urllib3", "plain", "adapter", "session", "fetch"))
     parser.add_argument("--memory-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
