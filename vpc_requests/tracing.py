@@ -6,7 +6,7 @@ The instrumentation wraps ``requests.Session.send`` (and marks the wrapper
 with ``opentelemetry_instrumentation_requests_applied``). A session request
 through a binding goes through that wrapper anyway; ``fetch()`` does not use
 a session, so when the wrapper is in place it calls it with a stand-in for
-the session (:class:`_FetchSession`) whose only adapter runs the fetch
+the session (``_FetchSession``) whose only adapter runs the fetch
 itself: the instrumentation then makes its own client span (name, method,
 URL, status, its hooks and metrics: nothing of its logic is repeated here)
 and injects the ``traceparent`` header into the request before the fetch
