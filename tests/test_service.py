@@ -523,10 +523,11 @@ def test_from_api_accepts_response_fields_and_unknown_top_level_keys() -> None:
     assert "account_id" not in API_FIELDS and "host" in API_FIELDS
 
 
-def test_from_api_type_may_be_omitted_but_must_be_http() -> None:
+def test_from_api_type_may_be_omitted_and_defaults_to_http() -> None:
     assert VPCService.from_api({"host": {"ipv4": "10.0.1.50"}}) == VPCService(ipv4="10.0.1.50")
-    with config_error("'tcp'.*only 'http'", field="type"):
-        VPCService.from_api({"type": "tcp", "host": {"ipv4": "10.0.1.50"}})
+    assert VPCService.from_api({"host": {"ipv4": "10.0.1.50"}}).type == "http"
+    with config_error("'udp'.*allowed: http, tcp", field="type"):
+        VPCService.from_api({"type": "udp", "host": {"ipv4": "10.0.1.50"}})
 
 
 def test_from_api_converts_digit_string_ports() -> None:
@@ -712,3 +713,121 @@ def test_property_api_round_trip(host: dict[str, Any], http_port: int | None, ht
     assert pickle.loads(pickle.dumps(s)) == s
     allowed = [scheme for scheme in ("http", "https") if s.port_for(scheme) is not None]
     assert allowed and list(s.schemes) == allowed
+
+
+# -- tcp services ----------------------------------------------------------------
+
+TCP_OBJ: dict[str, Any] = {
+    "service_id": "5f0e7a3c-2b1d-4e6f-8a9b-0c1d2e3f4a5b",
+    "type": "tcp",
+    "name": "orders-db",
+    "tcp_port": 5432,
+    "app_protocol": "postgresql",
+    "host": {"hostname": "db.internal", "resolver_network": {"tunnel_id": TUNNEL}},
+    "tls_settings": {"cert_verification_mode": "verify_ca"},
+    "created_at": "2025-11-01T00:00:00Z",
+    "updated_at": "2025-11-01T00:00:00Z",
+}
+
+
+def test_tcp_service_loads_and_round_trips() -> None:
+    s = VPCService.from_api(TCP_OBJ)
+    assert (s.type, s.tcp_port, s.app_protocol) == ("tcp", 5432, "postgresql")
+    assert (s.http_port, s.https_port) == (None, None)
+    assert s.to_api() == TCP_OBJ
+    assert VPCService.from_api(s.to_api()) == s
+    assert pickle.loads(pickle.dumps(s)) == s and pickle.loads(pickle.dumps(s)).to_api() == TCP_OBJ
+
+
+def test_tcp_service_allows_no_url_scheme() -> None:
+    s = VPCService(ipv4="10.0.1.60", type="tcp", tcp_port=3306, app_protocol="mysql")
+    assert s.port_for("http") is None and s.port_for("https") is None
+    assert s.schemes == ()
+    assert s.describe() == "10.0.1.60 (tcp 3306, mysql)"
+    assert s.origin_host == "10.0.1.60"
+    with pytest.raises(ValueError, match="no port for scheme 'https'"):
+        s.origin("https")
+
+
+def test_tcp_service_differs_from_the_http_service_of_the_same_host() -> None:
+    tcp = VPCService(hostname=HOST, type="tcp", tcp_port=5432)
+    assert tcp != VPCService(hostname=HOST)
+    assert tcp == VPCService(hostname=HOST.upper(), type="tcp", tcp_port=5432)
+    assert "type='tcp'" in repr(tcp) and "type=" not in repr(VPCService(hostname=HOST))
+
+
+def test_tcp_port_may_be_absent_as_in_the_api_types() -> None:
+    s = VPCService.from_api({"type": "tcp", "host": {"ipv4": "10.0.1.60"}})
+    assert s.tcp_port is None and s.describe() == "10.0.1.60 (tcp)"
+    assert s.to_api() == {"type": "tcp", "host": {"ipv4": "10.0.1.60"}}
+
+
+def test_tcp_port_digit_string_converts_and_bad_ports_are_refused() -> None:
+    assert VPCService.from_api({**TCP_OBJ, "tcp_port": "6432"}).tcp_port == 6432
+    for bad in (0, 65536, "54x", True):
+        with config_error(repr(bad), field="tcp_port"):
+            VPCService.from_api({**TCP_OBJ, "tcp_port": bad})
+
+
+def test_unknown_app_protocol_is_refused() -> None:
+    with config_error("'redis'.*postgresql, mysql", field="app_protocol"):
+        VPCService.from_api({**TCP_OBJ, "app_protocol": "redis"})
+
+
+@pytest.mark.parametrize(("kind", "extra"), [
+    ("tcp", {"http_port": 80}), ("tcp", {"https_port": 443}),
+    ("http", {"tcp_port": 5432}), ("http", {"app_protocol": "mysql"}),
+])
+def test_ports_of_the_other_type_are_refused(kind: str, extra: dict[str, Any]) -> None:
+    (key, value), = extra.items()
+    with config_error(f"type '{kind}'.*{key}={value!r}", field="type"):
+        VPCService(hostname=HOST, type=kind, **extra)
+    with config_error(f"{key}={value!r}", field="type"):
+        VPCService.from_api({"type": kind, "host": {"hostname": HOST}, **extra})
+
+
+def test_replace_can_turn_an_http_service_into_a_tcp_service() -> None:
+    s = VPCService(hostname=HOST, https_port=8443)
+    with config_error("https_port=8443", field="type"):
+        s.replace(type="tcp", tcp_port=5432)
+    t = s.replace(type="tcp", tcp_port=5432, https_port=None)
+    assert t.to_api() == {"type": "tcp", "tcp_port": 5432, "host": {"hostname": HOST}}
+
+
+# -- tls_settings certificate ids --------------------------------------------------
+
+CERTS_OBJ: dict[str, Any] = {
+    "type": "http",
+    "https_port": 8443,
+    "host": {"hostname": HOST, "resolver_network": {"tunnel_id": TUNNEL}},
+    "tls_settings": {"cert_verification_mode": "verify_full", "certificate_authority": "ca-1",
+                     "client_certificate": "mtls-1"},
+}
+
+
+def test_certificate_ids_round_trip() -> None:
+    s = VPCService.from_api(CERTS_OBJ)
+    assert (s.certificate_authority, s.client_certificate) == ("ca-1", "mtls-1")
+    assert s.to_api() == CERTS_OBJ
+    assert pickle.loads(pickle.dumps(s)).to_api() == CERTS_OBJ
+    assert s != s.replace(client_certificate=None)
+
+
+def test_certificate_id_alone_writes_the_default_mode_the_api_requires() -> None:
+    s = VPCService.from_api({"type": "http", "host": {"hostname": HOST},
+                             "tls_settings": {"client_certificate": "mtls-1"}})
+    assert s.cert_verification_mode == "verify_full"
+    assert s.to_api()["tls_settings"] == {"cert_verification_mode": "verify_full", "client_certificate": "mtls-1"}
+    assert VPCService.from_api(s.to_api()) == s
+
+
+@pytest.mark.parametrize("key", ["certificate_authority", "client_certificate"])
+def test_certificate_id_must_be_a_non_empty_string(key: str) -> None:
+    for bad in ("", 12, ["x"]):
+        with config_error(field=f"tls_settings.{key}"):
+            VPCService.from_api({**CERTS_OBJ, "tls_settings": {key: bad}})
+
+
+def test_unknown_tls_settings_key_is_still_refused() -> None:
+    with config_error("'ca_id'", field="tls_settings.ca_id"):
+        VPCService.from_api({**CERTS_OBJ, "tls_settings": {"ca_id": "x"}})

@@ -40,6 +40,7 @@ from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHT
 from .errors import AbortError, ProxyError, error_response, from_transport, translate
 from .routing import Route, route
 from .service import VPCService
+from .tls import CertificateFiles, certificate_map, service_files
 from .tls import pool_kwargs as tls_pool_kwargs
 
 if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: no cover
@@ -144,6 +145,13 @@ class VPCServiceAdapter(HTTPAdapter):
         cannot be reached; ``"response"`` returns what Workers code sees
         instead: a ``500`` ``text/plain`` response whose body is
         ``ProxyError: <code>`` (errors while streaming a body still raise).
+    :param certificates: the local files of the certificate ids the
+        service's ``tls_settings`` name: ``id`` -> ``{"ca": path}`` or
+        ``{"cert": path, "key": path}`` (or
+        :class:`~vpc_requests.tls.CertificateFiles`), as the services file's
+        ``[certificates]`` table. An id the service names and this lacks
+        makes every https request fail with a
+        :class:`~vpc_requests.ConfigError` naming it.
     :param kwargs: :class:`~requests.adapters.HTTPAdapter` arguments
         (``pool_connections``, ``pool_maxsize``, ``max_retries``,
         ``pool_block``). Without ``max_retries`` the adapter uses
@@ -153,7 +161,7 @@ class VPCServiceAdapter(HTTPAdapter):
         given (``0``: no retry at all, as requests' default).
     """
 
-    __attrs__ = HTTPAdapter.__attrs__ + ["service", "binding", "tunnel", "errors"]
+    __attrs__ = HTTPAdapter.__attrs__ + ["service", "binding", "tunnel", "errors", "certificates"]
 
     def __init__(
         self,
@@ -162,6 +170,7 @@ class VPCServiceAdapter(HTTPAdapter):
         tunnel: str | None = None,
         *,
         errors: str = "raise",
+        certificates: Mapping[str, CertificateFiles | Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         if errors not in _ERROR_MODES:
@@ -175,6 +184,7 @@ class VPCServiceAdapter(HTTPAdapter):
         self.binding = binding
         self.tunnel = tunnel
         self.errors = errors
+        self.certificates = certificate_map(certificates)
         if "max_retries" not in kwargs:
             kwargs["max_retries"] = default_retry()
         super().__init__(**kwargs)
@@ -188,6 +198,8 @@ class VPCServiceAdapter(HTTPAdapter):
         for use when subclassing.
         """
         dialer = Dialer(self.service, self.tunnel)
+        # Read once per pool manager (also after unpickling), not per request.
+        self._tls_files = service_files(self.service, self.certificates, self.binding)
         super().init_poolmanager(connections, maxsize, block, vpc_dialer=dialer, **pool_kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": VPCHTTPConnectionPool,
@@ -239,8 +251,11 @@ class VPCServiceAdapter(HTTPAdapter):
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         if where.server_hostname is None:
             return host_params, {}
+        files = self._tls_files
+        if files.ca_problem is not None or files.client_problem is not None:
+            files.check(verify, cert)
         return host_params, tls_pool_kwargs(
-            where.server_hostname, self.service.cert_verification_mode, verify, cert
+            where.server_hostname, self.service.cert_verification_mode, verify, cert or files.client, files.ca
         )
 
     def get_connection_with_tls_context(

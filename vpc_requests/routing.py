@@ -56,8 +56,9 @@ def route(service: VPCService, url: str, binding: str | None = None) -> Route:
     :param url: an absolute http or https URL.
     :param binding: the binding's name, for error messages.
     :returns: the :class:`Route`.
-    :raises RoutingError: for a URL that is not absolute http(s) (S7), or whose
-        scheme the service has no port for (S3).
+    :raises RoutingError: for a URL that is not absolute http(s) (S7), whose
+        scheme the service has no port for (S3), or any URL when the service
+        is a ``tcp`` service (reached with ``connect()``, never ``fetch()``).
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -74,6 +75,13 @@ def route(service: VPCService, url: str, binding: str | None = None) -> Route:
 def _route(service: VPCService, scheme: str, netloc: str, binding: str | None) -> Route:
     hostport = netloc.rpartition("@")[2]
     url = f"{scheme}://{hostport}/"  # for messages: never the userinfo
+    if service.type != "http":
+        raise RoutingError(
+            f"binding {binding or '(unnamed)'!r}: its service "
+            f"{service.name or service.origin_host!r} is a {service.type} service "
+            f"({service.describe()}), not an http service, so {url!r} is refused before "
+            "any connection; reach it with binding.connect() or 'vpc-requests forward'"
+        )
     if scheme not in DEFAULT_PORTS:
         raise _refuse(url, binding, f"scheme {scheme!r} is not http or https")
     if any(c <= " " or c == "\x7f" for c in netloc):

@@ -1,9 +1,14 @@
 """The VPC Service model: an immutable, validated mirror of a Cloudflare
-Workers VPC Service of type ``http``, and its Cloudflare API JSON shape.
+Workers VPC Service (``type`` ``http`` or ``tcp``), and its Cloudflare API
+JSON shape.
 
 A service is where a binding's connections go (DESIGN S1-S3): a host (a
-``hostname``, or an ``ipv4`` and/or ``ipv6`` address), a port per scheme, and
-how the origin's certificate is checked (S6).
+``hostname``, or an ``ipv4`` and/or ``ipv6`` address), a port per scheme (an
+``http`` service) or one ``tcp_port`` (a ``tcp`` service, reached with
+``connect()``, never ``fetch()``), and how the origin's certificate is checked
+(S6): the verification mode and the ids of the certificates uploaded to
+Cloudflare (``certificate_authority``, ``client_certificate``), which the
+services file's ``[certificates]`` table maps to local files.
 
 Normalisation choices (documented, and relied upon by equality and hashing):
 
@@ -19,6 +24,11 @@ Normalisation choices (documented, and relied upon by equality and hashing):
   ports that were set.
 * ``resolver_ips`` become a tuple of canonical ``ip``, ``ip:port`` or
   ``[ipv6]:port`` strings, in the given order.
+* A ``tcp`` service has no ``http_port`` / ``https_port`` and an ``http``
+  service no ``tcp_port`` / ``app_protocol``: the API keeps them apart, and a
+  mix is refused rather than half-used. ``tcp_port`` may be absent (the API
+  types it optional); :meth:`VPCService.port_for` is ``None`` for every URL
+  scheme of a ``tcp`` service.
 * :meth:`VPCService.from_api` ignores unknown top-level keys (the API adds
   response fields), but refuses unknown keys inside ``host``, its networks and
   ``tls_settings``, where a typo would silently change the route. The known
@@ -31,22 +41,36 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .errors import ConfigError
 
-__all__ = ["API_FIELDS", "CERT_VERIFICATION_MODES", "DEFAULT_PORTS", "VPCService"]
+__all__ = [
+    "API_FIELDS", "APP_PROTOCOLS", "AppProtocol", "CERT_VERIFICATION_MODES", "DEFAULT_PORTS",
+    "SERVICE_TYPES", "ServiceType", "VPCService",
+]
+
+#: A service's ``type``.
+ServiceType = Literal["http", "tcp"]
+#: A ``tcp`` service's ``app_protocol``.
+AppProtocol = Literal["postgresql", "mysql"]
 
 #: The accepted values of ``cert_verification_mode``, the default first.
 CERT_VERIFICATION_MODES: tuple[str, ...] = ("verify_full", "verify_ca", "disabled")
+
+#: The accepted values of ``type``, the default first.
+SERVICE_TYPES: tuple[ServiceType, ...] = ("http", "tcp")
+
+#: The accepted values of ``app_protocol`` (the API's, SDK 5.x).
+APP_PROTOCOLS: tuple[AppProtocol, ...] = ("postgresql", "mysql")
 
 #: The port of each scheme when a service sets neither port.
 DEFAULT_PORTS: Mapping[str, int] = MappingProxyType({"http": 80, "https": 443})
 
 #: The top-level keys of the API object that :meth:`VPCService.from_api` reads.
 API_FIELDS: frozenset[str] = frozenset(
-    {"service_id", "type", "name", "http_port", "https_port", "host",
-     "tls_settings", "created_at", "updated_at"}
+    {"service_id", "type", "name", "http_port", "https_port", "tcp_port", "app_protocol",
+     "host", "tls_settings", "created_at", "updated_at"}
 )
 
 _DEFAULT_MODE = CERT_VERIFICATION_MODES[0]
@@ -55,18 +79,20 @@ _MAX_LABEL = 63
 _HOST_KEYS = ("hostname", "ipv4", "ipv6", "network", "resolver_network")
 _NETWORK_KEYS = ("tunnel_id",)
 _RESOLVER_NETWORK_KEYS = ("tunnel_id", "resolver_ips")
-_TLS_KEYS = ("cert_verification_mode",)
+_TLS_KEYS = ("cert_verification_mode", "certificate_authority", "client_certificate")
 
 _HOSTNAME = "host.hostname"
 _IPV4 = "host.ipv4"
 _IPV6 = "host.ipv6"
 _RESOLVER_IPS = "host.resolver_network.resolver_ips"
 _MODE = "tls_settings.cert_verification_mode"
+_HTTP_ONLY = ("http_port", "https_port")
+_TCP_ONLY = ("tcp_port", "app_protocol")
 
 
 @dataclass(frozen=True, init=False, repr=False)
 class VPCService:
-    """A Cloudflare VPC Service of type ``http``: where a binding connects.
+    """A Cloudflare VPC Service: where a binding connects.
 
     Build one with keyword arguments or from the API's JSON with
     :meth:`from_api`. Instances are immutable, hashable and picklable; every
@@ -85,6 +111,18 @@ class VPCService:
         or ``[ipv6]:port``); only with ``hostname``.
     :param cert_verification_mode: ``verify_full`` (chain and name),
         ``verify_ca`` (chain only) or ``disabled``.
+    :param type: ``http`` (default: reached with ``fetch()`` and requests) or
+        ``tcp`` (reached with ``connect()``; ``fetch()`` refuses it).
+    :param tcp_port: a ``tcp`` service's port.
+    :param app_protocol: a ``tcp`` service's protocol: ``postgresql`` or
+        ``mysql`` (informational).
+    :param certificate_authority: id of a CA certificate uploaded to
+        Cloudflare that the origin's certificate must chain to
+        (``tls_settings.certificate_authority``); the services file's
+        ``[certificates]`` table maps it to a local PEM file.
+    :param client_certificate: id of an uploaded client (mTLS) certificate
+        presented to the origin (``tls_settings.client_certificate``), mapped
+        the same way.
     :param created_at: the API's creation timestamp, kept for round trips.
     :param updated_at: the API's update timestamp, kept for round trips.
     :raises ConfigError: when a value is invalid; ``.field`` names it by its
@@ -94,7 +132,8 @@ class VPCService:
     __slots__ = (
         "hostname", "ipv4", "ipv6", "http_port", "https_port", "name",
         "service_id", "tunnel_id", "resolver_ips", "cert_verification_mode",
-        "created_at", "updated_at", "_tls_given",
+        "created_at", "updated_at", "type", "tcp_port", "app_protocol",
+        "certificate_authority", "client_certificate", "_tls_given",
     )
 
     hostname: str | None
@@ -109,6 +148,11 @@ class VPCService:
     cert_verification_mode: str
     created_at: str | None
     updated_at: str | None
+    type: ServiceType
+    tcp_port: int | None
+    app_protocol: AppProtocol | None
+    certificate_authority: str | None
+    client_certificate: str | None
     if TYPE_CHECKING:
         # Whether from_api() was given tls_settings (kept for to_api() round
         # trips). Declared for type checkers only: at run time it is a slot,
@@ -130,7 +174,15 @@ class VPCService:
         cert_verification_mode: str = _DEFAULT_MODE,
         created_at: str | None = None,
         updated_at: str | None = None,
+        type: str = "http",  # the API's name, though it shadows the builtin
+        tcp_port: int | None = None,
+        app_protocol: str | None = None,
+        certificate_authority: str | None = None,
+        client_certificate: str | None = None,
     ) -> None:
+        kind = _type(type)
+        _check_type_fields(kind, {"http_port": http_port, "https_port": https_port,
+                                  "tcp_port": tcp_port, "app_protocol": app_protocol})
         if hostname is None and ipv4 is None and ipv6 is None:
             raise ConfigError(
                 "a service needs a host: hostname, or ipv4 and/or ipv6; none was given",
@@ -165,6 +217,11 @@ class VPCService:
             "cert_verification_mode": _mode(cert_verification_mode),
             "created_at": _text(created_at, "created_at"),
             "updated_at": _text(updated_at, "updated_at"),
+            "type": kind,
+            "tcp_port": None if tcp_port is None else _port(tcp_port, "tcp_port"),
+            "app_protocol": None if app_protocol is None else _app_protocol(app_protocol),
+            "certificate_authority": _text(certificate_authority, "tls_settings.certificate_authority"),
+            "client_certificate": _text(client_certificate, "tls_settings.client_certificate"),
             "_tls_given": False,
         }
         for key, value in values.items():
@@ -190,12 +247,6 @@ class VPCService:
         """
         if not isinstance(obj, Mapping):
             raise ConfigError(f"a VPC service must be a JSON object, got {_kind(obj)} {obj!r}")
-        kind = obj.get("type")
-        if kind is not None and kind != "http":
-            raise ConfigError(
-                f"unsupported service type {kind!r}; vpc_requests supports only 'http'",
-                field="type",
-            )
         host = obj.get("host")
         if not isinstance(host, Mapping):
             if host is None:
@@ -228,14 +279,18 @@ class VPCService:
                 )
             network = _sub_object(host, "network", "host.network", _NETWORK_KEYS)
         kwargs["tunnel_id"] = network.get("tunnel_id")
-        for key in ("http_port", "https_port"):
+        for key in ("http_port", "https_port", "tcp_port"):
             kwargs[key] = _api_port(obj.get(key), key)
-        for key in ("name", "service_id", "created_at", "updated_at"):
+        for key in ("name", "service_id", "created_at", "updated_at", "app_protocol"):
             kwargs[key] = obj.get(key)
+        if obj.get("type") is not None:
+            kwargs["type"] = obj["type"]
         tls = _sub_object(obj, "tls_settings", "tls_settings", _TLS_KEYS)
         mode = tls.get("cert_verification_mode")
         if mode is not None:
             kwargs["cert_verification_mode"] = mode
+        for key in ("certificate_authority", "client_certificate"):
+            kwargs[key] = tls.get(key)
         service = cls(**kwargs)
         if mode is not None:
             object.__setattr__(service, "_tls_given", True)
@@ -245,21 +300,22 @@ class VPCService:
         """The service as Cloudflare's API JSON object.
 
         Only fields that are set appear: ports only when given,
-        ``tls_settings`` only when the mode is not the default or was given
-        to :meth:`from_api`. ``VPCService.from_api(s.to_api()) == s``.
+        ``tls_settings`` only when the mode is not the default, was given
+        to :meth:`from_api`, or a certificate id is set (the mode is then
+        always written, as the API requires it). ``VPCService.from_api(s.to_api()) == s``.
 
         :returns: a new ``dict`` of plain JSON values.
         """
         obj: dict[str, Any] = {}
         if self.service_id is not None:
             obj["service_id"] = self.service_id
-        obj["type"] = "http"
+        obj["type"] = self.type
         if self.name is not None:
             obj["name"] = self.name
-        if self.http_port is not None:
-            obj["http_port"] = self.http_port
-        if self.https_port is not None:
-            obj["https_port"] = self.https_port
+        for key in (*_HTTP_ONLY, *_TCP_ONLY):
+            value = getattr(self, key)
+            if value is not None:
+                obj[key] = value
         host: dict[str, Any] = {}
         network: dict[str, Any] = {}
         if self.tunnel_id is not None:
@@ -278,8 +334,10 @@ class VPCService:
             if network:
                 host["network"] = network
         obj["host"] = host
-        if self._tls_given or self.cert_verification_mode != _DEFAULT_MODE:
-            obj["tls_settings"] = {"cert_verification_mode": self.cert_verification_mode}
+        ids = {key: getattr(self, key) for key in ("certificate_authority", "client_certificate")
+               if getattr(self, key) is not None}
+        if self._tls_given or self.cert_verification_mode != _DEFAULT_MODE or ids:
+            obj["tls_settings"] = {"cert_verification_mode": self.cert_verification_mode, **ids}
         if self.created_at is not None:
             obj["created_at"] = self.created_at
         if self.updated_at is not None:
@@ -311,10 +369,11 @@ class VPCService:
 
         :param scheme: ``http`` or ``https``, any case.
         :returns: the port, or ``None`` when this service does not allow the
-            scheme (only the other port is set, or not http/https at all).
+            scheme (only the other port is set, not http/https at all, or a
+            ``tcp`` service).
         """
         key = scheme.lower()
-        if key not in DEFAULT_PORTS:
+        if key not in DEFAULT_PORTS or self.type != "http":
             return None
         if self.http_port is None and self.https_port is None:
             return DEFAULT_PORTS[key]
@@ -359,8 +418,12 @@ class VPCService:
     def describe(self) -> str:
         """A short human description.
 
-        :returns: e.g. ``internal-api.company.local (http 80, https 443)``.
+        :returns: e.g. ``internal-api.company.local (http 80, https 443)``,
+            ``db.internal (tcp 5432, postgresql)``.
         """
+        if self.type == "tcp":
+            tcp = ", ".join(str(part) for part in (self.tcp_port, self.app_protocol) if part is not None)
+            return f"{' / '.join(self.addresses)} (tcp{' ' + tcp if tcp else ''})"
         ports = ", ".join(f"{scheme} {self.port_for(scheme)}" for scheme in self.schemes)
         return f"{' / '.join(self.addresses)} ({ports})"
 
@@ -389,7 +452,8 @@ _DEFAULTS: dict[str, Any] = {
     "hostname": None, "ipv4": None, "ipv6": None, "http_port": None,
     "https_port": None, "name": None, "service_id": None, "tunnel_id": None,
     "resolver_ips": (), "cert_verification_mode": _DEFAULT_MODE,
-    "created_at": None, "updated_at": None,
+    "created_at": None, "updated_at": None, "type": "http", "tcp_port": None,
+    "app_protocol": None, "certificate_authority": None, "client_certificate": None,
 }
 _FIELDS: tuple[str, ...] = tuple(_DEFAULTS)
 
@@ -579,6 +643,36 @@ def _mode(value: object) -> str:
             field=_MODE,
         )
     return CERT_VERIFICATION_MODES[CERT_VERIFICATION_MODES.index(value)]
+
+
+def _type(value: object) -> ServiceType:
+    if value not in SERVICE_TYPES or not isinstance(value, str):
+        raise ConfigError(
+            f"unknown service type {value!r}; allowed: {', '.join(SERVICE_TYPES)}", field="type"
+        )
+    return cast(ServiceType, str(value))
+
+
+def _app_protocol(value: object) -> AppProtocol:
+    if value not in APP_PROTOCOLS or not isinstance(value, str):
+        raise ConfigError(
+            f"unknown app_protocol {value!r}; allowed: {', '.join(APP_PROTOCOLS)}", field="app_protocol"
+        )
+    return cast(AppProtocol, str(value))
+
+
+def _check_type_fields(kind: ServiceType, values: Mapping[str, object]) -> None:
+    """Refuse the port fields of the other service type (the API keeps them
+    apart; a mix would be half-used)."""
+    wrong = _TCP_ONLY if kind == "http" else _HTTP_ONLY
+    given = [f"{key}={values[key]!r}" for key in wrong if values[key] is not None]
+    if given:
+        right, other = ("http_port / https_port", "tcp") if kind == "http" else ("tcp_port", "http")
+        raise ConfigError(
+            f"a service of type {kind!r} takes {right}, not {', '.join(given)}; "
+            f"{' and '.join(wrong)} belong to type {other!r}",
+            field="type",
+        )
 
 
 def _resolver_list(value: object) -> tuple[object, ...]:

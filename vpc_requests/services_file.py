@@ -2,9 +2,14 @@
 keeps) and how this machine reaches each tunnel's network.
 
 Reading accepts a TOML file of ``[[services]]`` tables (the API object's
-fields) plus a ``[tunnels]`` table, or the API's own JSON (a list, or
-``{"result": [...]}``, or ``{"services": [...]}``; edits keep the shape and
-``result_info`` counts). Editing (:func:`create_service`,
+fields, ``type`` ``http`` or ``tcp``) plus a ``[tunnels]`` table and a
+``[certificates]`` table (certificate id -> local PEM files), or the API's
+own JSON: a bare list, the list envelope ``{"result": [...], "success":
+true}``, the single-object envelope of get/create/update (``{"result":
+{...}}``), or ``{"services": [...]}``; edits keep the shape (a single-object
+envelope becomes a list envelope) and ``result_info`` counts. An error
+envelope (``{"success": false, "errors": [...]}``) is a
+:class:`~vpc_requests.ConfigError` quoting the API's errors. Editing (:func:`create_service`,
 :func:`update_service`, :func:`delete_service`) goes through ``tomlkit`` so
 comments and layout survive, validates the whole result before writing, and
 replaces the file atomically.
@@ -22,6 +27,7 @@ import uuid
 import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import tomlkit
@@ -29,6 +35,7 @@ import tomlkit.items
 
 from .errors import ConfigError
 from .service import API_FIELDS, VPCService
+from .tls import CertificateFiles
 from .tunnels import TUNNEL_SCHEMES, parse_tunnel
 from .wrangler import (
     ConfigWarning,
@@ -57,12 +64,14 @@ __all__ = [
 #: The services file's name, looked for beside the wrangler file.
 DEFAULT_SERVICES_FILE = "vpc-services.toml"
 
-_TOP_KEYS = ("services", "tunnels")
+_TOP_KEYS = ("services", "tunnels", "certificates")
 _HOST_FIELDS = ("hostname", "ipv4", "ipv6")
 _NEW_FILE_HEADER = (
     "# VPC Services for vpc_requests: the fields of Cloudflare's API objects.\n"
     "# [tunnels] maps a tunnel_id to how this machine reaches its network:\n"
     '# "direct", "socks5://host:port", "socks5h://...", "http://..." or "https://...".\n'
+    '# [certificates] maps a tls_settings certificate id to local PEM files:\n'
+    '# "<id>" = { ca = "ca.pem" } or { cert = "client.pem", key = "client.key" }.\n'
 )
 
 
@@ -72,11 +81,15 @@ class ServicesFile(NamedTuple):
     :param path: the file.
     :param services: ``service_id`` -> service, in file order.
     :param tunnels: ``tunnel_id`` -> transport URL (or ``"direct"``).
+    :param certificates: certificate id -> local files, from the
+        ``[certificates]`` table (relative paths read from the file's
+        directory); pass it to a binding as ``certificates=``.
     """
 
     path: str
     services: dict[str, VPCService]
     tunnels: dict[str, str]
+    certificates: Mapping[str, CertificateFiles] = MappingProxyType({})
 
 
 def default_services_path(wrangler_path: str | Path) -> Path:
@@ -96,31 +109,45 @@ def read_services(path: str | Path, *, missing_ok: bool = False) -> ServicesFile
     :raises ConfigError: naming the file, line and field of what is wrong.
     """
     if missing_ok and not os.path.exists(path):
-        return ServicesFile(str(path), {}, {})
+        return ServicesFile(str(path), {}, {}, {})
     return _validate(read_document(path))
 
 
 def _validate(document: Document) -> ServicesFile:
-    entries, base, tunnels = _entries(document)
+    entries, base, tunnels, certificates = _entries(document)
     services: dict[str, VPCService] = {}
     for index, entry in enumerate(entries):
-        service = _service(document, entry, base + (index,))
+        where = base if base is _SINGLE else base + (index,)
+        service = _service(document, entry, where)
         if service.service_id in services:
             raise document.error(f"service_id {service.service_id!r} is used more than once",
-                                 base + (index,), "service_id")
+                                 where, "service_id")
         services[_id(service)] = service
-    return ServicesFile(document.path, services, _tunnels(document, tunnels))
+    return ServicesFile(document.path, services, _tunnels(document, tunnels),
+                        _certificates(document, certificates))
 
 
-def _entries(document: Document) -> tuple[list[Any], KeyPath, Any]:
-    """The service objects, where they sit, and the raw ``tunnels`` value."""
+#: Where the one service of a single-object envelope sits (compared by
+#: identity: a list envelope's base is an equal tuple).
+_SINGLE: KeyPath = ("result",)
+
+
+def _entries(document: Document) -> tuple[list[Any], KeyPath, Any, Any]:
+    """The service objects, where they sit, and the raw ``tunnels`` and
+    ``certificates`` values."""
     data = document.data
     if isinstance(data, list):
-        return data, (), {}
+        return data, (), {}, {}
     if not isinstance(data, Mapping):
         raise document.error(f"expected a table/object of services, got {_describe(data)}", ())
+    if document.kind == "json" and (data.get("success") is False or data.get("errors")):
+        raise document.error(_api_errors(data), ())
     if document.kind == "json" and "result" in data:
         key = "result"
+        if isinstance(data["result"], Mapping):  # get/create/update: one service
+            return [data["result"]], _SINGLE, {}, {}
+    elif document.kind == "json" and "host" in data and "services" not in data:
+        return [data], (), {}, {}  # one bare API object
     else:
         key = "services"
         for name in data:
@@ -129,7 +156,36 @@ def _entries(document: Document) -> tuple[list[Any], KeyPath, Any]:
     entries = data.get(key, [])
     if not isinstance(entries, list):
         raise document.error(f"must be an array of service tables, got {_describe(entries)}", (key,))
-    return entries, (key,), data.get("tunnels", {})
+    return entries, (key,), data.get("tunnels", {}), data.get("certificates", {})
+
+
+def _api_errors(data: Mapping[str, Any]) -> str:
+    """The message for an API error envelope, quoting the API's errors."""
+    errors = data.get("errors")
+    quoted = []
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, Mapping):
+            code = error.get("code")
+            quoted.append(f"{'' if code is None else f'[{code}] '}{error.get('message', '')}".strip())
+        else:
+            quoted.append(str(error))
+    detail = "; ".join(quoted) or "no error message"
+    return (f"this is a Cloudflare API error response, not services: {detail} "
+            "(the request for the services failed; fetch them again)")
+
+
+def _certificates(document: Document, raw: object) -> dict[str, CertificateFiles]:
+    if not isinstance(raw, Mapping):
+        raise document.error('must be a table of "<certificate id>" = { ca = "..." } or '
+                             f'{{ cert = "...", key = "..." }}, got {_describe(raw)}', ("certificates",))
+    base = os.path.dirname(os.path.abspath(document.path))
+    certificates: dict[str, CertificateFiles] = {}
+    for cert_id, entry in raw.items():
+        try:
+            certificates[str(cert_id)] = CertificateFiles.from_table(entry, base)
+        except ConfigError as exc:
+            raise document.error(exc.message, ("certificates", cert_id), exc.field) from None
+    return certificates
 
 
 def _service(document: Document, entry: Any, where: KeyPath) -> VPCService:
@@ -327,7 +383,7 @@ class _Edit:
         """Read and validate the file; a missing file is an empty one."""
         name = str(path)
         if not os.path.exists(path):
-            return cls(name, "", ServicesFile(name, {}, {}), None)
+            return cls(name, "", ServicesFile(name, {}, {}, {}), None)
         document = read_document(path, newline="")
         if document.kind == "json" and strip_jsonc(document.text) != document.text:
             raise ConfigError("cannot edit a JSON services file that has comments or trailing commas; "
@@ -354,6 +410,8 @@ class _Edit:
         (``result`` when present, else ``services``; ``result`` for a new one)."""
         if isinstance(self.json, dict):
             key = "services" if "services" in self.json and "result" not in self.json else "result"
+            if isinstance(self.json.get(key), dict):  # a single-object envelope becomes a list one
+                self.json[key] = [self.json[key]]
             result: list[Any] = self.json.setdefault(key, [])
             return result
         entries: list[Any] = self.json
@@ -371,7 +429,8 @@ class _Edit:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConfigWarning)
             result = _validate(parse_document(text, self.path))
-        if result.services != expected or result.tunnels != self.current.tunnels:  # pragma: no cover
+        if (result.services != expected or result.tunnels != self.current.tunnels
+                or result.certificates != self.current.certificates):  # pragma: no cover
             raise ConfigError("the edit would change other entries, so the file was left as it was "
                               "(please report this)", path=self.path)
         write_atomic(self.path, text)
