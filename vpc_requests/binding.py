@@ -306,6 +306,7 @@ class Binding:
         return open_connection(
             self._service, binding=self._name, tunnel=self._tunnel, address=address, timeout=timeout,
             signal=signal, tls=tls, server_hostname=server_hostname,
+            certificates=self._adapter.certificates,
         )
 
     def forward(

@@ -29,7 +29,7 @@ from .abort import AbortSignal
 from .connection import Dialer
 from .errors import AbortError, ConfigError, ProxyError, RoutingError, VPCError, proxy_error
 from .service import VPCService
-from .tls import pool_kwargs
+from .tls import CertificateFiles, pool_kwargs, service_files
 from .tunnels import describe_transport
 
 __all__ = ["Address", "address_host", "check_tcp", "open_connection"]
@@ -102,8 +102,7 @@ def open_connection(
     signal: AbortSignal | None = None,
     tls: bool = False,
     server_hostname: str | None = None,
-    ca: str | None = None,
-    cert: Any = None,
+    certificates: Mapping[str, CertificateFiles] | None = None,
     port: int | None = None,
 ) -> socket.socket:
     """A connected socket to ``service``'s host and ``tcp_port``.
@@ -123,11 +122,16 @@ def open_connection(
         ``tls_settings`` say (``cert_verification_mode``).
     :param server_hostname: SNI and the name checked; default: the address's
         host, else the service's host.
-    :param ca: a CA bundle (file or directory) instead of the default one.
-    :param cert: a client certificate, as ``requests``' ``cert=``.
+    :param certificates: the ``[certificates]`` table: the local files of
+        the ids the service's ``tls_settings`` name (its CA becomes the trust
+        store, its client certificate is presented). Without a service CA,
+        ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` or the default bundle is
+        used, as by ``fetch()``.
     :param port: dial this port instead of the service's ``tcp_port``.
     :returns: the connected socket (an :class:`ssl.SSLSocket` with ``tls``).
     :raises RoutingError: for a service that is not ``tcp``.
+    :raises ConfigError: with ``tls``, for a certificate id that has no
+        local files; nothing is dialled.
     :raises ProxyError: when the service cannot be reached (``.code`` says
         why); also ``requests.ConnectionError`` / ``ConnectTimeout`` /
         ``SSLError``.
@@ -137,6 +141,7 @@ def open_connection(
         port = check_tcp(service, binding)
     name = server_hostname or address_host(address) or service.origin_host
     dialer = Dialer(service, tunnel)
+    context = _tls_context(service, name, certificates or {}, binding) if tls else None
     origin = _origin(service, port)
     started = time.perf_counter()
     deadline = deadlines.after(timeout)
@@ -146,8 +151,8 @@ def open_connection(
             active.__enter__()
         try:
             sock = _dial(dialer, port, timeout, binding, origin)
-            if tls:
-                sock = _handshake(sock, service, name, deadline, timeout, binding, origin, ca, cert)
+            if context is not None:
+                sock = _handshake(sock, context, name, deadline, timeout, binding, origin)
         finally:
             if active is not None:
                 active.__exit__(None, None, None)
@@ -199,30 +204,42 @@ def _dial_code(exc: OSError) -> str:
     return "destination_unavailable"
 
 
+def _tls_context(
+    service: VPCService, name: str, certificates: Mapping[str, CertificateFiles], binding: str | None
+) -> ssl.SSLContext:
+    """The SSL context for the service's ``tls_settings``, as its https
+    pools would use (shared, cached).
+
+    :raises ConfigError: for a certificate id without local files, or a
+        file that does not exist.
+    """
+    files = service_files(service, certificates, binding)
+    verify: Any = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    files.check(verify, None)
+    try:
+        kwargs = pool_kwargs(name, service.cert_verification_mode, verify, files.client, files.ca)
+    except OSError as exc:
+        raise ConfigError(str(exc)) from exc
+    context: ssl.SSLContext = kwargs["ssl_context"]
+    return context
+
+
 def _handshake(
     sock: socket.socket,
-    service: VPCService,
+    context: ssl.SSLContext,
     name: str,
     deadline: float | None,
     timeout: float | None,
     binding: str | None,
     origin: str,
-    ca: str | None,
-    cert: Any,
 ) -> ssl.SSLSocket:
-    """TLS on ``sock`` with the service's verification mode; closes ``sock`` on failure."""
+    """TLS on ``sock``; closes ``sock`` on failure."""
     if isinstance(sock, ssl.SSLSocket):
         sock.close()
         raise VPCError(
             f"binding {binding or '(unnamed)'!r}: tls=True through an https:// tunnel (TLS inside "
             "TLS) is not supported by connect(); use an http:// or socks5h:// tunnel"
         )
-    verify: Any = ca or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    try:
-        context: ssl.SSLContext = pool_kwargs(name, service.cert_verification_mode, verify, cert)["ssl_context"]
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(str(exc)) from exc
     try:
         wrapped = context.wrap_socket(sock, server_hostname=name, do_handshake_on_connect=False)
     except BaseException:
