@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(commands, common)
     _add_fetch(commands, common)
     _add_fetch_many(commands, common)
+    _add_forward(commands, common)
 
     check = commands.add_parser("check", parents=[common],
                                 help="probe every binding's service through its transport: "
@@ -223,6 +224,22 @@ def _add_fetch(commands: Any, common: argparse.ArgumentParser) -> None:
     fetch.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS", help="(default: 30)")
     _add_tls_options(fetch)
     fetch.set_defaults(handler=cmd_fetch)
+
+
+def _add_forward(commands: Any, common: argparse.ArgumentParser) -> None:
+    forward = commands.add_parser("forward", parents=[common],
+                                  help="listen locally and pipe each connection through a tcp binding")
+    forward.add_argument("binding", metavar="BINDING", help="the binding's name (a tcp service, or a network)")
+    forward.add_argument("--listen", metavar="HOST:PORT",
+                         help="where to listen (default: 127.0.0.1 and the service's tcp_port, or the next "
+                              "free port)")
+    forward.add_argument("--allow-remote", action="store_true",
+                         help="allow a --listen address that is not loopback: anyone who reaches it can "
+                              "use the binding")
+    forward.add_argument("--to", metavar="HOST:PORT", help="a network binding's destination in the network")
+    forward.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
+                         help="connect timeout of each upstream connection (default: 30)")
+    forward.set_defaults(handler=cmd_forward)
 
 
 def _timeout(text: str) -> float:
@@ -546,6 +563,33 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 # -- check ------------------------------------------------------------------------
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    """``forward BINDING``: a local forwarder until Ctrl-C (exit 130) or
+    SIGTERM (exit 0) (:mod:`vpc_requests.forward`)."""
+    from .forward import open_forwarder, parse_listen, serve
+    from .network import NetworkBinding
+    from .tcp import check_tcp
+
+    binding = _binding(args)
+    if isinstance(binding, NetworkBinding):
+        if not args.to:
+            raise UsageError(f"{args.binding} is a network binding: give the destination, --to HOST:PORT")
+        port = int(args.to.rpartition(":")[2]) if args.to.rpartition(":")[2].isdigit() else 0
+        where = f"{args.to} in {binding.describe()}"
+    else:
+        port = check_tcp(binding.service, binding.name)
+        where = f"{binding.service.origin_host}:{port} via {parse_tunnel(binding.tunnel).url}"
+    try:
+        host, port = parse_listen(args.listen, port) if args.listen else ("127.0.0.1", port)
+        forwarder = open_forwarder(
+            lambda: binding.connect(args.to, timeout=args.timeout), host, port, next_free=not args.listen,
+            allow_remote=args.allow_remote, name=binding.name, warn=lambda text: _say(f"warning: {text}"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    shown = "[{}]:{}".format(*forwarder.address) if ":" in forwarder.address[0] else "{}:{}".format(*forwarder.address)
+    return serve(forwarder, f"forwarding {shown} -> {binding.name} ({where}); Ctrl-C to stop", sys.stdout)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -19,16 +19,19 @@ and logs a warning.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import selectors
+import signal
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from typing import Callable
+from typing import Callable, TextIO
 
-__all__ = ["Connect", "Forwarder", "ListenAddress", "check_listen", "forwarding", "is_loopback", "parse_listen"]
+__all__ = ["Connect", "Forwarder", "ListenAddress", "check_listen", "forwarding", "is_loopback", "open_forwarder",
+           "parse_listen", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ class Forwarder:
     :param listen: ``(host, port)`` to listen on; port 0 picks a free one.
     :param allow_remote: allow a non-loopback listen address.
     :param name: for log lines (the binding's name).
+    :param warn: shows the non-loopback warning (default: a log warning).
     :raises ValueError: for a non-loopback address without ``allow_remote``.
     :raises OSError: when the address cannot be bound.
     """
@@ -110,14 +114,20 @@ class Forwarder:
         *,
         allow_remote: bool = False,
         name: str | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         warning = check_listen(listen, allow_remote)
         if warning is not None:
-            log.warning("forwarder %s: %s", name, warning)
+            if warn is None:
+                log.warning("forwarder %s: %s", name, warning)
+            else:
+                warn(warning)
         self._connect = connect
         self.name = name
         family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
         self._listener = socket.create_server(listen, family=family, backlog=128)
+        sockname = self._listener.getsockname()
+        self._address: ListenAddress = (str(sockname[0]), int(sockname[1]))
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -129,9 +139,8 @@ class Forwarder:
 
     @property
     def address(self) -> ListenAddress:
-        """``(host, port)`` the forwarder listens on."""
-        sockname = self._listener.getsockname()
-        return (str(sockname[0]), int(sockname[1]))
+        """``(host, port)`` the forwarder listens (or listened) on."""
+        return self._address
 
     @property
     def active(self) -> int:
@@ -283,17 +292,80 @@ def _shutdown(sock: socket.socket, how: int) -> None:
         socket.socket.shutdown(sock, how)
 
 
-@contextlib.contextmanager
 def forwarding(
     connect: Connect,
     listen: ListenAddress = ("127.0.0.1", 0),
     *,
     allow_remote: bool = False,
     name: str | None = None,
-) -> Iterator[ListenAddress]:
-    """A :class:`Forwarder` for the duration of a ``with`` block.
+) -> contextlib.AbstractContextManager[ListenAddress]:
+    """A :class:`Forwarder` for the duration of a ``with`` block; the listen
+    address is checked at once, the socket opened on entering.
 
-    :returns: the ``(host, port)`` it listens on.
+    :returns: a context manager giving the ``(host, port)`` it listens on.
+    :raises ValueError: for a non-loopback address without ``allow_remote``.
     """
+    check_listen(listen, allow_remote)
+    return _forwarding(connect, listen, allow_remote, name)
+
+
+@contextlib.contextmanager
+def _forwarding(
+    connect: Connect, listen: ListenAddress, allow_remote: bool, name: str | None
+) -> Iterator[ListenAddress]:
     with Forwarder(connect, listen, allow_remote=allow_remote, name=name) as forwarder:
         yield forwarder.address
+
+
+def open_forwarder(
+    connect: Connect,
+    host: str,
+    port: int,
+    *,
+    next_free: bool = False,
+    allow_remote: bool = False,
+    name: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Forwarder:
+    """A :class:`Forwarder` on ``host:port``; with ``next_free``, on the
+    first free port of ``port`` and the 19 after it, else any free port.
+
+    :raises ValueError: for a non-loopback ``host`` without ``allow_remote``.
+    :raises OSError: when the address cannot be bound.
+    """
+    candidates = [port + i for i in range(20) if port + i <= 65535] + [0] if next_free and port else [port]
+    for candidate in candidates:
+        try:
+            return Forwarder(connect, (host, candidate), allow_remote=allow_remote, name=name, warn=warn)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or candidate == candidates[-1]:
+                raise
+            warn = _quiet  # said once already
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def serve(forwarder: Forwarder, announce: str, out: TextIO) -> int:
+    """Run ``forwarder`` until SIGTERM (returns 0) or Ctrl-C (the
+    :class:`KeyboardInterrupt` propagates, for exit status 130), then close
+    every pipe. The command line's ``forward``.
+
+    :param announce: the line printed (and flushed) once listening.
+    :returns: 0.
+    """
+    stopping = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        with forwarder:
+            print(announce, file=out, flush=True)
+            while not stopping.wait(0.5):
+                pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
