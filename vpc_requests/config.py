@@ -4,7 +4,7 @@ Python counterpart of a Worker's ``env``.
 
 ::
 
-    env = vpc_requests.load_env("wrangler.toml")
+    env = vpc_requests.load_env()            # wrangler.json / .jsonc / .toml, as wrangler finds it
     env.PRIVATE_API.fetch("http://internal-api.company.local/users")
 
 The file formats are read by :mod:`vpc_requests.wrangler` and
@@ -22,21 +22,10 @@ from .binding import Binding
 from .errors import ConfigError
 from .service import VPCService
 from .services_file import ServicesFile, default_services_path, read_services
-from .wrangler import (
-    WRANGLER_FILES,
-    BindingSpec,
-    ConfigWarning,
-    Document,
-    _caller_level,
-    find_wrangler_file,
-    read_bindings,
-    read_document,
-)
+from .sources import ConfigWarning, Document, _caller_level, read_document
+from .wrangler import WRANGLER_FILES, BindingSpec, cloudflare_env, find_wrangler_file, read_worker
 
 __all__ = ["ConfigWarning", "Env", "load_env"]
-
-_DEFAULT_PATH = WRANGLER_FILES[0]
-
 
 class Env:
     """The bindings of one Worker (environment), by name, like a Worker's ``env``.
@@ -196,32 +185,39 @@ def _shadowed_message(name: str) -> str:
 
 
 def load_env(
-    path: str | Path = _DEFAULT_PATH,
+    path: str | Path | None = None,
     *,
     services: str | Path | None = None,
     environment: str | None = None,
 ) -> Env:
     """Load a Worker's VPC bindings and the services they name.
 
-    :param path: the Worker's ``wrangler.toml``, ``wrangler.json`` or
-        ``wrangler.jsonc``. When left at the default and ``wrangler.toml`` does
-        not exist, ``wrangler.json`` and then ``wrangler.jsonc`` are tried.
+    :param path: the Worker's ``wrangler.json``, ``wrangler.jsonc`` or
+        ``wrangler.toml``. ``None`` finds it as wrangler does: ``wrangler.json``
+        in the current directory or its nearest parent, then ``wrangler.jsonc``
+        likewise, then ``wrangler.toml`` (:func:`~vpc_requests.wrangler.find_wrangler_file`).
     :param services: the services file; default ``vpc-services.toml`` beside
         the wrangler file (needed only when there are bindings).
-    :param environment: read ``[env.NAME]`` instead of the top level.
+    :param environment: read ``[env.NAME]`` instead of the top level; ``None``
+        takes ``$CLOUDFLARE_ENV`` (as wrangler does), ``""`` the top level.
         ``vpc_services`` is not inherited into environments (as in wrangler).
+        A name the file does not define is an error, except in a file that
+        defines no environments, which warns and reads the top level (as
+        wrangler does).
     :returns: the environment, complete (never half-built).
-    :raises ConfigError: for a missing or malformed file, a bad field, a
-        binding whose service is not defined or a duplicate name, naming the
-        file, the line where there is one, the field and the bad value.
+    :raises ConfigError: for a missing, refused or malformed file, a bad
+        field, a binding whose service is not defined or a binding name used
+        twice (across all binding kinds), naming the file, the line where
+        there is one, the field and the bad value.
     """
-    if str(path) == _DEFAULT_PATH:
-        path = find_wrangler_file(Path(path).parent)
-        if not path.exists():
-            raise ConfigError(f"no {', '.join(WRANGLER_FILES)} in the current directory; "
+    if path is None:
+        path = find_wrangler_file(".")
+        if not path.is_file():
+            raise ConfigError(f"no {', '.join(WRANGLER_FILES)} in the current directory or its parents; "
                               "give the Worker's configuration file", path=str(path))
     document = read_document(path)
-    specs = read_bindings(document, environment)
+    worker = read_worker(document, cloudflare_env(environment))
+    specs = worker.services
     services_path = Path(services) if services is not None else default_services_path(path)
     if specs and not services_path.exists():
         names = ", ".join(spec.binding for spec in specs[:5]) + (", ..." if len(specs) > 5 else "")
@@ -233,7 +229,7 @@ def load_env(
         if _shadowed([spec.binding]):
             document.warn(_shadowed_message(spec.binding), spec.where + ("binding",))
     return Env._quiet(bindings, services=contents.services, tunnels=contents.tunnels, path=str(path),
-                      services_path=contents.path, environment=environment)
+                      services_path=contents.path, environment=worker.environment)
 
 
 def _bind(document: Document, spec: BindingSpec, contents: ServicesFile) -> Binding:

@@ -35,13 +35,14 @@ import tomlkit.items
 
 from .errors import ConfigError
 from .service import API_FIELDS, VPCService
+from .sources import describe as _describe
+from .sources import did_you_mean
 from .tls import CertificateFiles
 from .tunnels import TUNNEL_SCHEMES, parse_tunnel
 from .wrangler import (
     ConfigWarning,
     Document,
     KeyPath,
-    _describe,
     parse_document,
     read_document,
     strip_jsonc,
@@ -152,7 +153,9 @@ def _entries(document: Document) -> tuple[list[Any], KeyPath, Any, Any]:
         key = "services"
         for name in data:
             if name not in _TOP_KEYS:
-                document.warn(f"unknown key {name!r} ignored; expected: {', '.join(_TOP_KEYS)}", (name,))
+                guess = did_you_mean(name, _TOP_KEYS)
+                hint = f"; did you mean {guess!r}?" if guess else ""
+                document.warn(f"unknown key {name!r} ignored; expected: {', '.join(_TOP_KEYS)}{hint}", (name,))
     entries = data.get(key, [])
     if not isinstance(entries, list):
         raise document.error(f"must be an array of service tables, got {_describe(entries)}", (key,))
@@ -192,8 +195,7 @@ def _service(document: Document, entry: Any, where: KeyPath) -> VPCService:
     if document.kind == "toml" and isinstance(entry, Mapping):
         for key in entry:
             if key not in API_FIELDS:
-                document.warn(f"unknown key {key!r} in a service ignored; "
-                              f"known: {', '.join(sorted(API_FIELDS))}", where + (key,))
+                _unknown_service_key(document, str(key), where)
     try:
         service = VPCService.from_api(entry)
     except ConfigError as exc:
@@ -202,6 +204,29 @@ def _service(document: Document, entry: Any, where: KeyPath) -> VPCService:
         raise document.error("missing; every service needs a service_id (bindings name it)",
                              where, "service_id")
     return service
+
+
+# The fields of a service that decide where its traffic goes (and how it is
+# checked): a misspelling of one is an error, since ignoring it would send the
+# traffic elsewhere (``http_prot = 8080`` -> port 80). ``hostname`` and the IPs
+# belong in ``host``.
+_ROUTING_FIELDS = frozenset({"type", "http_port", "https_port", "host", "tls_settings", "tcp_port",
+                             "app_protocol"})
+
+
+def _unknown_service_key(document: Document, key: str, where: KeyPath) -> None:
+    """An unknown key of a service in our TOML format: an error when it is a
+    host field out of place or close to a routing field, else a warning."""
+    if key in _HOST_FIELDS or key in ("resolver_network", "network"):
+        raise document.error(f"{key!r} belongs inside the service's host table: "
+                             f"host = {{ {key} = ... }}", where, key)
+    guess = did_you_mean(key, API_FIELDS)
+    if guess is not None and guess in _ROUTING_FIELDS:
+        raise document.error(f"unknown key {key!r}; did you mean {guess!r}? (ignoring it would change "
+                             f"where this service's traffic goes)", where, key)
+    hint = f"; did you mean {guess!r}?" if guess else ""
+    document.warn(f"unknown key {key!r} in a service ignored{hint}; "
+                  f"known: {', '.join(sorted(API_FIELDS))}", where + (key,))
 
 
 def _id(service: VPCService) -> str:
