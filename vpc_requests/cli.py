@@ -34,6 +34,7 @@ from .batch import run_fetch_many
 from .binding import Binding
 from .config import Env, load_env
 from .errors import ProxyError, VPCError
+from .network import NetworkBinding
 from .probe import Probe, probe_binding
 from .service import CERT_VERIFICATION_MODES, VPCService
 from .services_file import (
@@ -332,17 +333,26 @@ def cmd_bindings(args: argparse.Namespace) -> int:
     """``bindings``: each binding, its service, origin, ports and tunnel."""
     env = _load(args)
     if args.json:
-        _print_json([{"binding": name, "service_id": binding.service.service_id,
+        _print_json([_network_json(binding) if isinstance(binding, NetworkBinding) else
+                     {"binding": name, "service_id": binding.service.service_id,
                       "service": binding.service.to_api(), "tunnel": _transport_url(binding.tunnel)}
                      for name, binding in env.bindings.items()])
         return 0
     if not len(env):
         print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
         return 0
-    rows = [(name, b.service.name, b.service.service_id, _host(b.service), b.service.port_for("http"),
+    rows = [(name, "(network)", b.tunnel_id or b.network_id, "(the URL decides)", None, None,
+             _transport_url(b.tunnel)) if isinstance(b, NetworkBinding) else
+            (name, b.service.name, b.service.service_id, _host(b.service), b.service.port_for("http"),
              b.service.port_for("https"), _transport_url(b.tunnel)) for name, b in env.bindings.items()]
     print(_table(("BINDING", "SERVICE", "SERVICE ID", "HOST", "HTTP", "HTTPS", "TUNNEL"), rows))
     return 0
+
+
+def _network_json(binding: NetworkBinding) -> dict[str, Any]:
+    """A ``vpc_networks`` binding for ``bindings --json``."""
+    return {"binding": binding.name, "tunnel_id": binding.tunnel_id, "network_id": binding.network_id,
+            "tunnel": _transport_url(binding.tunnel)}
 
 
 # -- service ----------------------------------------------------------------------
@@ -569,7 +579,6 @@ def cmd_forward(args: argparse.Namespace) -> int:
     """``forward BINDING``: a local forwarder until Ctrl-C (exit 130) or
     SIGTERM (exit 0) (:mod:`vpc_requests.forward`)."""
     from .forward import open_forwarder, parse_listen, serve
-    from .network import NetworkBinding
     from .tcp import check_tcp
 
     binding = _binding(args)

@@ -33,6 +33,7 @@ from requests.models import PreparedRequest, Response
 from .adapter import VPCServiceAdapter
 from .binding import MAX_REDIRECTS, Binding
 from .errors import ConfigError
+from .network import NetworkBinding
 
 __all__ = ["HostRouter", "mount"]
 
@@ -50,10 +51,13 @@ def mount(
     :param env_or_binding: an :class:`~vpc_requests.Env` or one
         :class:`~vpc_requests.Binding`.
     :param hosts: URL host -> binding name (or Binding). Without it, each
-        binding claims its service's own hostname, IPv4 and IPv6 address.
+        binding claims its service's own hostname, IPv4 and IPv6 address (a
+        :class:`~vpc_requests.NetworkBinding` claims only the hosts named
+        here, and sends each to that host inside its network).
     :returns: ``session``, for chaining. Adapters mounted on it later are not
         routed.
     :raises KeyError: for a binding name in ``hosts`` that is not configured.
+    :raises ValueError: for a network binding alone without ``hosts``.
     :raises ~vpc_requests.ConfigError: for a ``hosts`` key that is not a bare
         host (a scheme, port or path in it).
     """
@@ -64,6 +68,12 @@ def mount(
     table: dict[str, Binding] = {}
     if hosts is None:
         for binding in bindings.values():
+            if isinstance(binding, NetworkBinding):
+                # The URL decides its destination: it claims only hosts named in hosts=.
+                if isinstance(env_or_binding, NetworkBinding):
+                    raise ValueError(f"mount(): network binding {binding.name!r} claims no host of its own; "
+                                     "name the hosts it serves: hosts={'host.example': binding}")
+                continue
             service = binding.service
             for host in (service.hostname, service.ipv4, service.ipv6):
                 if host:
