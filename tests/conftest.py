@@ -23,6 +23,13 @@ def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+
+@pytest.fixture(autouse=True)
+def _no_cloudflare_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLOUDFLARE_ENV picks the wrangler environment (as in wrangler); tests
+    that want it set it on purpose."""
+    monkeypatch.delenv("CLOUDFLARE_ENV", raising=False)
+
 # --- loopback private services (vpc_requests.testing) ---------------------
 
 HTTPS_NAMES = ("internal-api.company.local", "10.0.1.50", "other.company.local")

@@ -235,7 +235,7 @@ def test_bindings_broken_config(project: Path, run: Run) -> None:
 
 def test_bindings_missing_config(tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert_one_error_line(run("bindings"), "no wrangler.toml, wrangler.json, wrangler.jsonc")
+    assert_one_error_line(run("bindings"), "no wrangler.json, wrangler.jsonc, wrangler.toml in the current directory")
 
 
 def test_bindings_prints_warnings_on_stderr(project: Path, run: Run) -> None:

@@ -631,3 +631,38 @@ def test_thousand_services_and_bindings(tmp_path: Path) -> None:
     assert env.API_999.service.name == "service-999"
     assert env.API_999.service.http_port == 8999
     assert list(load_env(tmp_path / "wrangler.jsonc")) == list(env)
+
+
+# -- misspelt keys in the services file (issue 9 §7) -----------------------------------
+
+
+@pytest.mark.parametrize(("key", "meant"), [("http_prot", "http_port"), ("https_prot", "https_port"),
+                                            ("hots", "host"), ("tls_setting", "tls_settings")])
+def test_a_misspelt_routing_key_in_a_service_is_an_error(project: Path, key: str, meant: str) -> None:
+    """Ignoring it would send the traffic elsewhere (http_prot = 8080 -> port 80)."""
+    path = write(project, "vpc-services.toml", SERVICES.replace("http_port = 8080\n", f"{key} = 8080\n"))
+    with pytest.raises(ConfigError) as info:
+        load_env(project / "wrangler.toml")
+    check_error(info.value, path, 12, f"services[1].{key}", f"unknown key '{key}'", f"did you mean '{meant}'?")
+
+
+@pytest.mark.parametrize("key", ["hostname", "ipv4"])
+def test_a_host_field_outside_host_is_an_error(project: Path, key: str) -> None:
+    path = write(project, "vpc-services.toml", SERVICES.replace("http_port = 8080\n", f'{key} = "10.0.0.9"\n'))
+    with pytest.raises(ConfigError) as info:
+        load_env(project / "wrangler.toml")
+    check_error(info.value, path, 12, f"services[1].{key}", "belongs inside the service's host table")
+
+
+def test_a_misspelt_non_routing_key_only_warns_with_a_guess(project: Path) -> None:
+    write(project, "vpc-services.toml", SERVICES.replace('name = "db-api"\n', 'name = "db-api"\nnmae = "x"\n'))
+    with pytest.warns(ConfigWarning, match="unknown key 'nmae' in a service ignored; did you mean 'name'"):
+        env = load_env(project / "wrangler.toml")
+    assert env.DB.service.http_port == 8080
+
+
+def test_a_misspelt_services_table_warns_with_a_guess(project: Path) -> None:
+    write(project, "vpc-services.toml", f'[[service]]\nservice_id = "{API_ID}"\nhost = {{ ipv4 = "10.0.1.50" }}\n')
+    with pytest.warns(ConfigWarning, match="unknown key 'service' ignored; .*did you mean 'services'"), \
+            pytest.raises(ConfigError, match="does not define"):
+        load_env(project / "wrangler.toml")

@@ -194,3 +194,14 @@ def test_python_recursion_limit_is_left_as_it_was() -> None:
     limit = sys.getrecursionlimit()
     error_of("w.json", "[" * 100_000)
     assert sys.getrecursionlimit() == limit
+
+
+@pytest.mark.parametrize("url", ["http://u:s3cret@[::1", "socks5://ops:s3cret@[::1:1080"])
+def test_a_malformed_ipv6_tunnel_url_is_a_config_error_without_the_password(project: Path, url: str) -> None:
+    path = project / "vpc-services.toml"
+    path.write_text(SERVICES + f'\n[tunnels]\n"t1" = "{url}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_env(project / "wrangler.toml")
+    assert info.value.path == str(path) and info.value.line == 7
+    assert info.value.field == "tunnels.t1"
+    assert "s3cret" not in str(info.value)

@@ -482,3 +482,9 @@ def test_other_binding_kinds_are_not_validated(project: Path, quiet: None) -> No
     """Different: wrangler would reject this file for its kv_namespaces; we
     read only what vpc_requests uses (names still count for uniqueness)."""
     assert list(load_env(wrangler(project, 'kv_namespaces = "oops"\n' + vpc("API")))) == ["API"]
+
+
+def test_an_empty_env_table_counts_as_environments(project: Path) -> None:
+    """wrangler: ``rawConfig.env`` is set, so an unknown name is an error, not a warning."""
+    with pytest.raises(ConfigError, match="no environment 'dev'; defined: none"):
+        load_env(wrangler(project, vpc("TOP") + "\n[env]\n"), environment="dev")

@@ -155,11 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--config", metavar="FILE", default=default,
                         help="the Worker's wrangler.toml / wrangler.json / wrangler.jsonc "
-                             "(default: the first of these in the current directory)")
+                             "(default: wrangler.json, then .jsonc, then .toml, in the current "
+                             "directory or a parent, as wrangler finds it)")
     parser.add_argument("--services", metavar="FILE", default=default,
                         help="the services file (default: vpc-services.toml beside the wrangler file)")
     parser.add_argument("--env", metavar="NAME", default=default,
-                        help="use the bindings of [env.NAME]")
+                        help="use the bindings of [env.NAME] (default: $CLOUDFLARE_ENV, else the top level)")
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -294,7 +295,7 @@ def _services_path(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace) -> Env:
-    return load_env(_config_path(args), services=args.services, environment=args.env)
+    return load_env(args.config, services=args.services, environment=args.env)  # None: discovery
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

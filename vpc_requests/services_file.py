@@ -264,7 +264,13 @@ def check_tunnel(url: object) -> str:
     if not isinstance(url, str):
         raise ConfigError(f"must be 'direct' or a URL socks5://, socks5h://, http:// or https://, "
                           f"got {_describe(url)}")
-    parse_tunnel(str(url))
+    try:
+        parse_tunnel(str(url))
+    except ConfigError:
+        raise
+    except ValueError as exc:  # urllib's own ("Invalid IPv6 URL"): never the URL, so no password
+        raise ConfigError(f"not a valid transport URL ({exc}); use 'direct' or a URL socks5://, "
+                          "socks5h://, http:// or https://") from None
     return str(url)
 
 

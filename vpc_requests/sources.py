@@ -39,6 +39,7 @@ __all__ = [
     "ConfigWarning",
     "Document",
     "KeyPath",
+    "decode_config",
     "describe",
     "did_you_mean",
     "document_kind",

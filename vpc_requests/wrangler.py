@@ -67,6 +67,7 @@ CLOUDFLARE_ENV = "CLOUDFLARE_ENV"
 # validateVpcNetworkBinding); "service" is our extension (bind by name).
 _SERVICE_KEYS = ("binding", "service_id", "remote")
 _NETWORK_KEYS = ("binding", "tunnel_id", "network_id", "remote")
+_KIND_WORDS = {"vpc_services": "VPC bindings", "vpc_networks": "VPC network bindings"}
 
 
 class BindingSpec(NamedTuple):
@@ -188,7 +189,7 @@ def read_worker(document: Document, environment: str | None = None) -> WorkerCon
         _check_unique(document, root, ())
         return WorkerConfig(top_services, top_networks, None)
     envs = root.get("env")
-    if envs is None or (isinstance(envs, Mapping) and not envs):
+    if envs is None:  # an empty [env] table is "other environments" to wrangler: an error below
         document.warn(
             f'no environment found in configuration with name "{environment}" (the file defines no '
             f"environments), so the top-level configuration is used, as wrangler does", ())
@@ -240,7 +241,7 @@ def _not_inherited(document: Document, table: Mapping[str, Any], base: KeyPath, 
         if key in document.data:
             document.warn(
                 f'"{key}" exists at the top level, but not on "env.{environment}"; it is not inherited, '
-                f'so environment {environment!r} has no such bindings. Add "{key}" to "env.{environment}"',
+                f'so environment {environment!r} has no {_KIND_WORDS[key]}. Add "{key}" to "env.{environment}"',
                 (key,))
         return []
     entries: list[Any] = read()
