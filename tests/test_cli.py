@@ -257,9 +257,9 @@ def test_bindings_none(project: Path, run: Run) -> None:
 def test_service_list_table(project: Path, run: Run) -> None:
     result = run("service", "list")
     lines = result.out.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TUNNEL", "ID", "TRANSPORT"]
+    assert lines[0].split() == ["ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TCP", "TUNNEL", "ID", "TRANSPORT"]
     assert lines[1].split() == [API_ID, "internal-api", "http", "internal-api.company.local", "80", "443",
-                                TUNNEL, "direct"]
+                                "-", TUNNEL, "direct"]
     assert lines[2].split()[:6] == [DB_ID, "db-api", "http", "10.0.1.50", "8080", "-"]
     assert lines[0].index("NAME") == lines[2].index("db-api")
 
@@ -429,7 +429,7 @@ def test_service_create_refuses_bad_input_and_leaves_the_file(
     (("--http-port", "http"), "argument --http-port: invalid int value: 'http'"),
     (("--http-port", "abc"), "argument --http-port: invalid int value: 'abc'"),
     (("--cert-verification-mode", "strict"), "argument --cert-verification-mode: invalid choice: 'strict'"),
-    (("--type", "tcp"), "argument --type: invalid choice: 'tcp'"),
+    (("--type", "udp"), "argument --type: invalid choice: 'udp'"),
 ])
 def test_service_create_argparse_errors_exit_2(project: Path, run: Run, args: tuple[str, ...], text: str) -> None:
     before = services_bytes(project)

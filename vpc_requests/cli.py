@@ -36,7 +36,7 @@ from .config import Env, load_env
 from .errors import ProxyError, VPCError
 from .network import NetworkBinding
 from .probe import Probe, probe_binding
-from .service import CERT_VERIFICATION_MODES, VPCService
+from .service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
 from .services_file import (
     ServicesFile,
     create_service,
@@ -200,18 +200,69 @@ def _add_service_commands(commands: Any, common: argparse.ArgumentParser) -> Non
 
 
 def _add_service_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``wrangler vpc service create``."""
+    """The flags of ``wrangler vpc service create|update`` (4.x); the rules
+    between them are checked by :func:`_check_service_flags`."""
     parser.add_argument("--name", help="the service's name")
-    parser.add_argument("--type", choices=("http",), default="http", help="the service's type (only http)")
+    parser.add_argument("--type", choices=SERVICE_TYPES,
+                        help="the service's type: http (fetch) or tcp (connect, forward); create's default: http")
+    parser.add_argument("--tcp-port", type=int, metavar="PORT",
+                        help="a tcp service's port (required for tcp) [conflicts with --http-port/--https-port]")
+    parser.add_argument("--app-protocol", choices=APP_PROTOCOLS, help="a tcp service's application protocol")
     parser.add_argument("--tunnel-id", help="the Cloudflare Tunnel that reaches the service")
-    parser.add_argument("--hostname", help="the origin's DNS name [conflicts with --ipv4/--ipv6]")
+    parser.add_argument("--hostname", help="the origin's DNS name (for tcp, HOST:PORT sets --tcp-port too) "
+                                           "[conflicts with --ipv4/--ipv6]")
     parser.add_argument("--ipv4", help="the origin's IPv4 address")
     parser.add_argument("--ipv6", help="the origin's IPv6 address")
     parser.add_argument("--resolver-ips", metavar="IPS", help="comma-separated DNS resolvers (with --hostname)")
-    parser.add_argument("--http-port", type=int, metavar="PORT", help="port for http URLs")
-    parser.add_argument("--https-port", type=int, metavar="PORT", help="port for https URLs")
+    parser.add_argument("--http-port", type=int, metavar="PORT", help="an http service's port for http URLs")
+    parser.add_argument("--https-port", type=int, metavar="PORT", help="an http service's port for https URLs")
     parser.add_argument("--cert-verification-mode", choices=CERT_VERIFICATION_MODES,
                         help="how the origin's certificate is checked (default: verify_full)")
+    parser.add_argument("--certificate-authority", metavar="CERT_ID",
+                        help="id of an uploaded CA certificate the origin's certificate must chain to "
+                             "(needs a verification mode other than disabled); map it to a local file "
+                             "in the services file's [certificates] table")
+    parser.add_argument("--client-certificate", metavar="CERT_ID",
+                        help="id of an uploaded client (mTLS) certificate presented to the origin; "
+                             "map it in [certificates]")
+
+
+def _check_service_flags(args: argparse.Namespace, current: VPCService | None = None) -> dict[str, Any]:
+    """:class:`VPCService` fields from the flags, checked by wrangler's rules
+    (and the type's: ports of the other type are refused).
+
+    :param current: the service being updated (``None`` for create).
+    :raises UsageError: for flags that do not go together.
+    """
+    fields = _service_fields(args)
+    kind = fields.get("type") or (current.type if current is not None else "http")
+    hostname = fields.get("hostname")
+    if kind == "tcp" and hostname and ":" in hostname:  # wrangler: --hostname db.internal:5432
+        host, _, port = hostname.rpartition(":")
+        if port.isdigit() and host and ":" not in host:
+            if fields.get("tcp_port", int(port)) != int(port):
+                raise UsageError(f"conflicting tcp port: --hostname includes port {port} but --tcp-port is "
+                                 f"{fields['tcp_port']}; give the port in one place only")
+            fields["hostname"], fields["tcp_port"] = host, int(port)
+    wrong = ("http_port", "https_port") if kind == "tcp" else ("tcp_port", "app_protocol")
+    given = [f"--{key.replace('_', '-')}" for key in wrong if key in fields]
+    if given:
+        right = "--tcp-port" if kind == "tcp" else "--http-port/--https-port"
+        raise UsageError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} only for "
+                         f"{'http' if kind == 'tcp' else 'tcp'} services; this service is of type {kind} "
+                         f"(it takes {right})")
+    if kind == "tcp" and fields.get("tcp_port", current.tcp_port if current is not None else None) is None:
+        raise UsageError("tcp services require a --tcp-port")
+    if current is not None and "type" in fields and fields["type"] != current.type:
+        for key in ("tcp_port", "app_protocol") if kind == "http" else ("http_port", "https_port"):
+            fields.setdefault(key, None)  # the old type's ports go
+    mode = fields.get("cert_verification_mode") or (
+        current.cert_verification_mode if current is not None else CERT_VERIFICATION_MODES[0])
+    authority = fields.get("certificate_authority") or (current.certificate_authority if current else None)
+    if authority and mode == "disabled":
+        raise UsageError(f"--certificate-authority {authority} needs a --cert-verification-mode other than "
+                         "disabled (a CA is only used to verify the origin's certificate)")
+    return fields
 
 
 def _add_fetch(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -362,7 +413,8 @@ def _network_json(binding: NetworkBinding) -> dict[str, Any]:
 def _service_fields(args: argparse.Namespace) -> dict[str, Any]:
     """:class:`VPCService` arguments from the flags that were given."""
     fields: dict[str, Any] = {}
-    for key in ("name", "tunnel_id", *_HOST_FIELDS, "http_port", "https_port", "cert_verification_mode"):
+    for key in ("name", "type", "tunnel_id", *_HOST_FIELDS, "http_port", "https_port", "tcp_port", "app_protocol",
+                "cert_verification_mode", "certificate_authority", "client_certificate"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
@@ -373,7 +425,7 @@ def _service_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_service_create(args: argparse.Namespace) -> int:
     """``service create [NAME]``: validate, then add to the services file."""
-    fields = _service_fields(args)
+    fields = _check_service_flags(args)
     if args.positional_name and fields.get("name", args.positional_name) != args.positional_name:
         raise UsageError(f"two names given: {args.positional_name!r} and --name {fields['name']!r}")
     fields.setdefault("name", args.positional_name)
@@ -385,9 +437,9 @@ def cmd_service_create(args: argparse.Namespace) -> int:
 
 def cmd_service_update(args: argparse.Namespace) -> int:
     """``service update SERVICE``: change the given fields."""
-    fields = _service_fields(args)
-    if not fields:
+    if not _service_fields(args):
         raise UsageError("nothing to change; give --name, --hostname, --http-port, ...")
+    fields = _check_service_flags(args, find_service(_services(args), args.service))
     service = update_service(_services_path(args), args.service, **fields)
     return _report(args, "Updated", service)
 
@@ -420,9 +472,10 @@ def cmd_service_list(args: argparse.Namespace) -> int:
     if not contents.services:
         print(f"no services in {contents.path}")
         return 0
-    rows = [(s.service_id, s.name, "http", _host(s), s.port_for("http"), s.port_for("https"), s.tunnel_id,
-             _transport_url(contents.tunnels.get(s.tunnel_id or ""))) for s in contents.services.values()]
-    print(_table(("ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TUNNEL ID", "TRANSPORT"), rows))
+    rows = [(s.service_id, s.name, s.type, _host(s), s.port_for("http"), s.port_for("https"),
+             _tcp_text(s), s.tunnel_id, _transport_url(contents.tunnels.get(s.tunnel_id or "")))
+            for s in contents.services.values()]
+    print(_table(("ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TCP", "TUNNEL ID", "TRANSPORT"), rows))
     return 0
 
 
@@ -434,13 +487,19 @@ def cmd_service_get(args: argparse.Namespace) -> int:
         _print_json(service.to_api())
         return 0
     explicit = service.http_port is not None or service.https_port is not None
-    rows = [
-        ("service_id", service.service_id), ("name", service.name), ("type", "http"),
-        *((key, getattr(service, key)) for key in _HOST_FIELDS if getattr(service, key) is not None),
-        ("resolver_ips", ", ".join(service.resolver_ips) or None),
+    ports: list[tuple[str, object]] = [
         ("http_port", _port_text(service, "http", explicit)),
         ("https_port", _port_text(service, "https", explicit)),
+    ] if service.type == "http" else [("tcp_port", service.tcp_port), ("app_protocol", service.app_protocol)]
+    rows = [
+        ("service_id", service.service_id), ("name", service.name), ("type", service.type),
+        *((key, getattr(service, key)) for key in _HOST_FIELDS if getattr(service, key) is not None),
+        ("resolver_ips", ", ".join(service.resolver_ips) or None),
+        *ports,
         ("cert_verification_mode", service.cert_verification_mode),
+        *((key, _certificate_text(contents, cert_id)) for key, cert_id in (
+            ("certificate_authority", service.certificate_authority),
+            ("client_certificate", service.client_certificate)) if cert_id is not None),
         ("tunnel_id", service.tunnel_id),
         ("transport", _transport_url(contents.tunnels.get(service.tunnel_id or ""))),
         ("created_at", service.created_at), ("updated_at", service.updated_at),
@@ -449,6 +508,21 @@ def cmd_service_get(args: argparse.Namespace) -> int:
     for key, value in rows:
         print(f"{key + ':':<{width}} {'-' if value is None else value}")
     return 0
+
+
+def _tcp_text(service: VPCService) -> str | None:
+    """``5432 (postgresql)`` for a tcp service, else ``None``."""
+    if service.type != "tcp" or service.tcp_port is None:
+        return None
+    return f"{service.tcp_port}" + (f" ({service.app_protocol})" if service.app_protocol else "")
+
+
+def _certificate_text(contents: ServicesFile, cert_id: str) -> str:
+    """A certificate id and its local files, or that it has none."""
+    files = contents.certificates.get(cert_id)
+    if files is None:
+        return f"{cert_id} (no local file: TLS to the origin fails until [certificates] maps it)"
+    return f"{cert_id} ({', '.join(f'{k}={v}' for k in ('ca', 'cert', 'key') if (v := getattr(files, k)))})"
 
 
 def _port_text(service: VPCService, scheme: str, explicit: bool) -> str:

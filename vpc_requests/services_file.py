@@ -115,10 +115,9 @@ def read_services(path: str | Path, *, missing_ok: bool = False) -> ServicesFile
 
 
 def _validate(document: Document) -> ServicesFile:
-    entries, base, tunnels, certificates = _entries(document)
+    entries, tunnels, certificates = _entries(document)
     services: dict[str, VPCService] = {}
-    for index, entry in enumerate(entries):
-        where = base if base is _SINGLE else base + (index,)
+    for entry, where in entries:
         service = _service(document, entry, where)
         if service.service_id in services:
             raise document.error(f"service_id {service.service_id!r} is used more than once",
@@ -128,17 +127,12 @@ def _validate(document: Document) -> ServicesFile:
                         _certificates(document, certificates))
 
 
-#: Where the one service of a single-object envelope sits (compared by
-#: identity: a list envelope's base is an equal tuple).
-_SINGLE: KeyPath = ("result",)
-
-
-def _entries(document: Document) -> tuple[list[Any], KeyPath, Any, Any]:
-    """The service objects, where they sit, and the raw ``tunnels`` and
-    ``certificates`` values."""
+def _entries(document: Document) -> tuple[list[tuple[Any, KeyPath]], Any, Any]:
+    """The service objects with where each sits, and the raw ``tunnels``
+    and ``certificates`` values."""
     data = document.data
     if isinstance(data, list):
-        return data, (), {}, {}
+        return [(entry, (index,)) for index, entry in enumerate(data)], {}, {}
     if not isinstance(data, Mapping):
         raise document.error(f"expected a table/object of services, got {_describe(data)}", ())
     if document.kind == "json" and (data.get("success") is False or data.get("errors")):
@@ -146,9 +140,9 @@ def _entries(document: Document) -> tuple[list[Any], KeyPath, Any, Any]:
     if document.kind == "json" and "result" in data:
         key = "result"
         if isinstance(data["result"], Mapping):  # get/create/update: one service
-            return [data["result"]], _SINGLE, {}, {}
-    elif document.kind == "json" and "host" in data and "services" not in data:
-        return [data], (), {}, {}  # one bare API object
+            return [(data["result"], ("result",))], {}, {}
+    elif _is_bare_object(document.kind, data):
+        return [(data, ())], {}, {}
     else:
         key = "services"
         for name in data:
@@ -159,7 +153,13 @@ def _entries(document: Document) -> tuple[list[Any], KeyPath, Any, Any]:
     entries = data.get(key, [])
     if not isinstance(entries, list):
         raise document.error(f"must be an array of service tables, got {_describe(entries)}", (key,))
-    return entries, (key,), data.get("tunnels", {}), data.get("certificates", {})
+    pairs: list[tuple[Any, KeyPath]] = [(entry, (key, index)) for index, entry in enumerate(entries)]
+    return pairs, data.get("tunnels", {}), data.get("certificates", {})
+
+
+def _is_bare_object(kind: str, data: Mapping[str, Any]) -> bool:
+    """Whether JSON ``data`` is one bare API service object."""
+    return kind == "json" and "host" in data and "services" not in data and "result" not in data
 
 
 def _api_errors(data: Mapping[str, Any]) -> str:
@@ -439,6 +439,8 @@ class _Edit:
     def json_list(self) -> list[Any]:
         """The list of service objects, under the key the reader uses
         (``result`` when present, else ``services``; ``result`` for a new one)."""
+        if isinstance(self.json, dict) and _is_bare_object("json", self.json):
+            self.json = [self.json]  # one bare object becomes a list
         if isinstance(self.json, dict):
             key = "services" if "services" in self.json and "result" not in self.json else "result"
             if isinstance(self.json.get(key), dict):  # a single-object envelope becomes a list one

@@ -47,7 +47,7 @@ from .errors import ConfigError
 from .service import VPCService
 
 __all__ = ["MODES", "RECHECK_SECONDS", "CertificateFiles", "ServiceFiles", "certificate_map", "pool_kwargs",
-           "service_files"]
+           "service_context", "service_files"]
 
 MODES = ("verify_full", "verify_ca", "disabled")
 
@@ -214,7 +214,7 @@ def service_files(
             found[f"{kind}_problem"] = (
                 f"{who} names tls_settings.{field} {cert_id!r}, which has no local file: map it in the "
                 f"services file's [certificates] table, \"{cert_id}\" = {example} (or pass certificates= "
-                "to the Binding); https requests are refused rather than checked against another trust store"
+                "to the Binding); TLS to it is refused rather than checked against another trust store"
             )
         elif kind == "ca" and files.ca is None:
             found["ca_problem"] = (f"{who} names {cert_id!r} as tls_settings.{field}, but [certificates] maps "
@@ -253,6 +253,43 @@ def pool_kwargs(
     :raises OSError: for a CA bundle or client certificate path that does not
         exist, with the message ``requests`` gives.
     """
+    return _pool_kwargs(server_hostname, *_settings(mode, verify, cert, trust))
+
+
+def service_context(
+    service: VPCService,
+    certificates: Mapping[str, CertificateFiles] | None = None,
+    *,
+    binding: str | None = None,
+    verify: VerifyType = True,
+    cert: CertType = None,
+) -> ssl.SSLContext:
+    """The client SSL context for a TLS connection to ``service`` outside
+    urllib3 (a raw socket, e.g. ``connect(tls=True)``), under the same rules
+    as the https pools: the verification mode, the ``[certificates]`` files
+    of its ids, ``verify=`` and ``cert=``. Wrap with
+    ``context.wrap_socket(sock, server_hostname=name)``: ``verify_full``
+    checks the name (``check_hostname``), ``verify_ca`` only the chain.
+    Shared and cached: do not change it.
+
+    :param service: the service (any type).
+    :param certificates: ``id`` -> files (:func:`certificate_map` accepts
+        plain tables).
+    :param binding: the binding's name, for messages.
+    :raises ConfigError: when an id the service names has no local files.
+    :raises OSError: for a CA or certificate file that does not exist.
+    """
+    files = service_files(service, certificate_map(certificates), binding)
+    files.check(verify, cert)
+    context: ssl.SSLContext = _context(*_settings(service.cert_verification_mode, verify,
+                                                   cert or files.client, files.ca))
+    return context
+
+
+def _settings(
+    mode: str, verify: VerifyType, cert: CertType, trust: str | None
+) -> tuple[str, tuple[str, ...], _Cert, tuple[_Stamp, ...]]:
+    """(check, CA files, client certificate, the files' stamps) for a context."""
     check = "none" if verify is False or mode == "disabled" else mode
     given: str | None = None
     if isinstance(verify, str):
@@ -274,7 +311,7 @@ def pool_kwargs(
     else:
         files = (*ca, *client)
     stamps = tuple([_stamp(path) for path in files if path is not None])
-    return _pool_kwargs(server_hostname, check, ca, client, stamps)
+    return check, ca, client, stamps
 
 
 @functools.lru_cache(maxsize=1)
