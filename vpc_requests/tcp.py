@@ -29,7 +29,7 @@ from .abort import AbortSignal
 from .connection import Dialer
 from .errors import AbortError, ConfigError, ProxyError, RoutingError, VPCError, proxy_error
 from .service import VPCService
-from .tls import CertificateFiles, pool_kwargs, service_files
+from .tls import CertificateFiles, service_context
 from .tunnels import describe_transport
 
 __all__ = ["Address", "address_host", "check_tcp", "open_connection"]
@@ -141,7 +141,7 @@ def open_connection(
         port = check_tcp(service, binding)
     name = server_hostname or address_host(address) or service.origin_host
     dialer = Dialer(service, tunnel)
-    context = _tls_context(service, name, certificates or {}, binding) if tls else None
+    context = _tls_context(service, certificates or {}, binding) if tls else None
     origin = _origin(service, port)
     started = time.perf_counter()
     deadline = deadlines.after(timeout)
@@ -205,23 +205,20 @@ def _dial_code(exc: OSError) -> str:
 
 
 def _tls_context(
-    service: VPCService, name: str, certificates: Mapping[str, CertificateFiles], binding: str | None
+    service: VPCService, certificates: Mapping[str, CertificateFiles], binding: str | None
 ) -> ssl.SSLContext:
-    """The SSL context for the service's ``tls_settings``, as its https
-    pools would use (shared, cached).
+    """The SSL context of the service's ``tls_settings``, under the rules of
+    its https pools (:func:`vpc_requests.tls.service_context`), with
+    ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` as ``fetch()`` honours them.
 
     :raises ConfigError: for a certificate id without local files, or a
         file that does not exist.
     """
-    files = service_files(service, certificates, binding)
     verify: Any = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    files.check(verify, None)
     try:
-        kwargs = pool_kwargs(name, service.cert_verification_mode, verify, files.client, files.ca)
+        return service_context(service, certificates, binding=binding, verify=verify)
     except OSError as exc:
         raise ConfigError(str(exc)) from exc
-    context: ssl.SSLContext = kwargs["ssl_context"]
-    return context
 
 
 def _handshake(
