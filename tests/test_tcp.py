@@ -307,3 +307,24 @@ def test_address_host(address, host) -> None:
 def test_an_address_of_another_type_is_a_type_error(address) -> None:
     with pytest.raises(TypeError, match="connect\\(\\) takes an address"):
         address_host(address)
+
+
+# -- from the configuration files ----------------------------------------------------------
+
+
+def test_load_env_gives_connect_the_certificates_table(tls_echo, ca_file, tmp_path) -> None:
+    import pickle
+
+    from vpc_requests import load_env
+
+    (tmp_path / "wrangler.toml").write_text('[[vpc_services]]\nbinding = "DB"\nservice_id = "db-1"\n')
+    (tmp_path / "vpc-services.toml").write_text(
+        f'[[services]]\nservice_id = "db-1"\ntype = "tcp"\ntcp_port = {tls_echo.port}\n'
+        'host = { ipv4 = "127.0.0.1", network = { tunnel_id = "t-1" } }\n'
+        'tls_settings = { cert_verification_mode = "verify_full", certificate_authority = "db-ca" }\n\n'
+        f'[certificates]\n"db-ca" = {{ ca = "{ca_file}" }}\n')
+    env = pickle.loads(pickle.dumps(load_env(tmp_path / "wrangler.toml")))
+    with env.DB.connect(tls=True, server_hostname=NAME, timeout=10) as sock:
+        assert roundtrip(sock, b"configured") == b"configured"
+    error = caught(env.DB.connect, tls=True, server_hostname="other.company.local", timeout=10)
+    assert error.code == "tls_certificate_error"

@@ -159,18 +159,16 @@ class Env:
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        specs = [b if isinstance(b, NetworkBinding) else (b.name, b.service, b.tunnel)
-                 for b in self._bindings.values()]
+        specs = list(self._bindings.values())  # each rebuilds itself, settings included
         state = {"services": self._services, "tunnels": self._tunnels, "path": self.path,
                  "services_path": self.services_path, "environment": self.environment}
         return (_rebuild_env, (specs, state))
 
 
-def _rebuild_env(specs: list[tuple[str, VPCService, str | None] | NetworkBinding], state: dict[str, Any]) -> Env:
+def _rebuild_env(specs: list[Binding], state: dict[str, Any]) -> Env:
     """Unpickle an :class:`Env`: fresh bindings (and sessions) for the same
-    services (a network binding rebuilds itself)."""
-    return Env._quiet((spec if isinstance(spec, NetworkBinding) else Binding(spec[0], spec[1], tunnel=spec[2])
-                       for spec in specs), **state)
+    services (each binding pickles its own settings)."""
+    return Env._quiet(specs, **state)
 
 
 # What ``env.NAME`` finds before any binding: the Env's own attributes.
@@ -242,7 +240,8 @@ def _bind(document: Document, spec: BindingSpec, contents: ServicesFile) -> Bind
     service = _lookup(document, spec, contents)
     tunnel = contents.tunnels.get(service.tunnel_id) if service.tunnel_id else None
     try:
-        return Binding(spec.binding, service, tunnel=None if tunnel == "direct" else tunnel)
+        return Binding(spec.binding, service, tunnel=None if tunnel == "direct" else tunnel,
+                       certificates=dict(contents.certificates))
     except ConfigError as exc:
         raise document.error(exc.message, spec.where, exc.field or "binding") from None
 
