@@ -219,3 +219,17 @@ def test_cli_forward_refuses_a_non_loopback_address_without_the_flag(project, ec
 def test_cli_forward_on_an_http_binding_names_the_type(project, capsys) -> None:
     assert main(["--config", str(project / "wrangler.toml"), "forward", "API"]) == 2
     assert "type 'http'" in capsys.readouterr().err
+
+
+def test_cli_check_probes_a_tcp_service_on_its_tcp_port(project, echo, capsys) -> None:
+    assert main(["--config", str(project / "wrangler.toml"), "check", "DB"]) == 0
+    out = capsys.readouterr().out
+    assert f"tcp     127.0.0.1:{echo.port}" in out and "1 of 1 OK" in out
+    assert echo.connections == 1
+
+
+def test_cli_check_fails_a_tcp_service_nothing_listens_for(project, echo, capsys) -> None:
+    services = project / "vpc-services.toml"
+    services.write_text(services.read_text().replace(f"tcp_port = {echo.port}", f"tcp_port = {closed_port()}"))
+    assert main(["--config", str(project / "wrangler.toml"), "check", "DB"]) == 1
+    assert "FAIL connection_refused" in capsys.readouterr().out

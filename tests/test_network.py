@@ -255,3 +255,17 @@ def test_mount_sends_named_hosts_through_the_network(socks, first, second) -> No
 def test_mount_needs_hosts_for_a_network_binding(socks) -> None:
     with pytest.raises(ValueError, match="claims no host"):
         mount(requests.Session(), tunnelled(socks))
+
+
+def test_network_bindings_and_adapters_pickle_and_compare(first) -> None:
+    net = NetworkBinding("NET", tunnel="socks5h://u:pw@127.0.0.1:1080", tunnel_id="t-1")
+    again = pickle.loads(pickle.dumps(net))
+    assert again == net and hash(again) == hash(net)
+    assert again != NetworkBinding("NET", tunnel_id="t-1")  # another transport
+    from vpc_requests import Binding, VPCService
+
+    assert net != Binding("NET", VPCService(ipv4=LOOP)) and Binding("NET", VPCService(ipv4=LOOP)) != net
+    adapter = pickle.loads(pickle.dumps(NetworkBinding("NET").adapter))
+    session = requests.Session()
+    session.mount("http://", adapter)
+    assert session.get(f"http://{LOOP}:{first.port}/pickled").status_code == 200

@@ -109,6 +109,7 @@ class NetworkAdapter(VPCServiceAdapter):
         if parse_tunnel(tunnel).kind == "socks":
             require_socks()
         self.service = _ANY
+        self.certificates: dict[str, Any] = {}  # a network has no tls_settings: the default store
         self.binding = binding
         self.tunnel = tunnel
         self.errors = errors
@@ -237,9 +238,9 @@ class NetworkBinding(Binding):
         return f"<NetworkBinding {self._name} -> {self.describe()}>"
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, NetworkBinding):
+        if not isinstance(other, Binding):
             return NotImplemented
-        return self._key() == other._key()
+        return isinstance(other, NetworkBinding) and self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())
