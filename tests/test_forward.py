@@ -20,7 +20,7 @@ from tcp_servers import EchoServer, read_all, roundtrip
 from vpc_requests import Binding, RoutingError, VPCService
 from vpc_requests.cli import main
 from vpc_requests.forward import Forwarder, check_listen, parse_listen
-from vpc_requests.testing import closed_port
+from vpc_requests.testing import Unresponsive, closed_port
 
 LOOP = "127.0.0.1"
 CLIENTS = 8
@@ -82,7 +82,8 @@ def test_an_unreachable_service_closes_the_local_connection(echo, caplog) -> Non
 
 
 def test_stop_closes_every_pipe(echo) -> None:
-    with Forwarder(db(echo.port).connect) as forwarder:
+    binding = db(echo.port)
+    with Forwarder(lambda signal: binding.connect(signal=signal)) as forwarder:
         client = socket.create_connection(forwarder.address, timeout=60)
         client.sendall(b"ping")
         assert client.recv(4) == b"ping"
@@ -93,6 +94,19 @@ def test_stop_closes_every_pipe(echo) -> None:
     assert eventually(lambda: echo.half_closes == 1, 30)  # the service side too
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(forwarder.address, timeout=60)
+
+
+def test_stop_ends_a_dial_in_progress() -> None:
+    with Unresponsive() as tunnel:  # a tunnel that accepts and never answers the SOCKS greeting
+        binding = Binding("DB", VPCService(type="tcp", hostname="db.company.local", tcp_port=5432),
+                          tunnel=f"socks5h://{LOOP}:{tunnel.port}")
+        forwarder = Forwarder(lambda signal: binding.connect(timeout=600, signal=signal)).start()
+        client = socket.create_connection(forwarder.address, timeout=60)
+        assert eventually(lambda: tunnel.connections == 1, 30)
+        forwarder.stop()
+        assert forwarder.active == 0  # the dial was aborted, its thread is gone
+        assert read_all(client) == b""
+        client.close()
 
 
 def test_forward_on_an_http_service_names_the_type(echo) -> None:
@@ -225,7 +239,7 @@ def test_cli_check_probes_a_tcp_service_on_its_tcp_port(project, echo, capsys) -
     assert main(["--config", str(project / "wrangler.toml"), "check", "DB"]) == 0
     out = capsys.readouterr().out
     assert f"tcp     127.0.0.1:{echo.port}" in out and "1 of 1 OK" in out
-    assert echo.connections == 1
+    assert eventually(lambda: echo.connections == 1, 30)  # the echo server counts on its own thread
 
 
 def test_cli_check_fails_a_tcp_service_nothing_listens_for(project, echo, capsys) -> None:

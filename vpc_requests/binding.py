@@ -333,7 +333,8 @@ class Binding:
         """
         check_tcp(self._service, self._name)
         return forwarding(
-            lambda: self.connect(timeout=timeout), listen, allow_remote=allow_remote, name=self._name
+            lambda signal: self.connect(timeout=timeout, signal=signal), listen, allow_remote=allow_remote,
+            name=self._name,
         )
 
     def _exchange_abortable(

@@ -668,8 +668,9 @@ def cmd_forward(args: argparse.Namespace) -> int:
     try:
         host, port = parse_listen(args.listen, port) if args.listen else ("127.0.0.1", port)
         forwarder = open_forwarder(
-            lambda: binding.connect(args.to, timeout=args.timeout), host, port, next_free=not args.listen,
-            allow_remote=args.allow_remote, name=binding.name, warn=lambda text: _say(f"warning: {text}"))
+            lambda signal: binding.connect(args.to, timeout=args.timeout, signal=signal), host, port,
+            next_free=not args.listen, allow_remote=args.allow_remote, name=binding.name,
+            warn=lambda text: _say(f"warning: {text}"))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     shown = "[{}]:{}".format(*forwarder.address) if ":" in forwarder.address[0] else "{}:{}".format(*forwarder.address)

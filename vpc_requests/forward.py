@@ -27,8 +27,11 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from typing import Callable, TextIO
+
+from .abort import AbortController, AbortSignal
 
 __all__ = ["Connect", "Forwarder", "ListenAddress", "check_listen", "forwarding", "is_loopback", "open_forwarder",
            "parse_listen", "serve"]
@@ -36,7 +39,9 @@ __all__ = ["Connect", "Forwarder", "ListenAddress", "check_listen", "forwarding"
 log = logging.getLogger(__name__)
 
 ListenAddress = tuple[str, int]
-Connect = Callable[[], socket.socket]
+#: Opens one upstream connection; the signal fires when the forwarder
+#: stops, so a dial in progress ends at once.
+Connect = Callable[[AbortSignal], socket.socket]
 
 _CHUNK = 256 * 1024
 _JOIN = 5.0
@@ -98,7 +103,8 @@ class Forwarder:
     """Accepts connections on ``listen`` and pipes each through ``connect()``.
 
     :param connect: opens one upstream connection (a binding's
-        ``connect``); it may raise, and the local connection is then closed.
+        ``connect``, given the forwarder's stop signal); it may raise, and
+        the local connection is then closed.
     :param listen: ``(host, port)`` to listen on; port 0 picks a free one.
     :param allow_remote: allow a non-loopback listen address.
     :param name: for log lines (the binding's name).
@@ -123,6 +129,7 @@ class Forwarder:
             else:
                 warn(warning)
         self._connect = connect
+        self._stopper = AbortController()
         self.name = name
         family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
         self._listener = socket.create_server(listen, family=family, backlog=128)
@@ -162,6 +169,7 @@ class Forwarder:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self._stopper.abort("the forwarder stopped")  # dials in progress end now
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
         if self._accepter is not None:
@@ -171,8 +179,9 @@ class Forwarder:
             threads = list(self._threads)
         for sock in sockets:
             _shutdown(sock, socket.SHUT_RDWR)
+        deadline = time.monotonic() + _JOIN
         for thread in threads:
-            thread.join(_JOIN)
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             for sock in self._sockets:
                 sock.close()
@@ -243,7 +252,7 @@ class Forwarder:
             client.close()
             return
         try:
-            upstream = self._connect()
+            upstream = self._connect(self._stopper.signal)
         except Exception as exc:  # a ProxyError, AbortError, ...: drop this client only
             log.warning("forwarder %s: could not connect upstream: %s", self.name, exc)
             self._forget(client)

@@ -307,7 +307,8 @@ class NetworkBinding(Binding):
         """
         _host_port(address)
         return forwarding(
-            lambda: self.connect(address, timeout=timeout), listen, allow_remote=allow_remote, name=self._name
+            lambda signal: self.connect(address, timeout=timeout, signal=signal), listen,
+            allow_remote=allow_remote, name=self._name,
         )
 
 
