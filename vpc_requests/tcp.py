@@ -167,8 +167,9 @@ def open_connection(
         if active is not None:
             active.release()
     sock.settimeout(timeout)
-    log.debug("binding=%s connect -> %s via %s tls=%s elapsed=%.1fms", binding, origin,
-              describe_transport(tunnel), tls, (time.perf_counter() - started) * 1000)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("binding=%s connect -> %s via %s tls=%s elapsed=%.1fms", binding, origin,
+                  describe_transport(tunnel), tls, (time.perf_counter() - started) * 1000)
     return sock
 
 
