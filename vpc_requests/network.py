@@ -51,11 +51,13 @@ def destination(host: str, port: int, scheme: str = "tcp") -> VPCService:
     """The one-off service a network binding dials for ``host:port``.
 
     :param scheme: ``http`` or ``https`` (the port is that scheme's), or
-        ``tcp``.
+        ``tcp`` (a ``tcp`` service, for ``connect()``).
     :raises RoutingError: for a host that is no valid DNS name or IP.
     """
     host = host.strip("[]")
-    kwargs: dict[str, Any] = {"http_port": port} if scheme == "http" else {"https_port": port}
+    kwargs: dict[str, Any] = (
+        {"type": "tcp", "tcp_port": port} if scheme == "tcp" else {f"{scheme}_port": port}
+    )
     if is_ip(host):
         kwargs["ipv6" if ":" in host else "ipv4"] = host.split("%", 1)[0]
     else:
