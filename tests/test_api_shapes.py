@@ -309,3 +309,15 @@ def test_a_bare_api_object_loads_and_an_edit_makes_it_a_list(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as info:
         read_services(path)
     assert info.value.field == "tcp_port"
+
+
+def test_update_service_with_a_new_type_drops_the_old_types_ports(tmp_path: Path) -> None:
+    path = copied(tmp_path, "service_list.json")
+    new = update_service(path, "orders-api", type="tcp", tcp_port=5432)
+    assert (new.type, new.tcp_port, new.http_port, new.https_port) == ("tcp", 5432, None, None)
+    back = update_service(path, "orders-api", type="http")
+    assert (back.type, back.tcp_port, back.port_for("https")) == ("http", None, 443)
+    # the twin: the same type keeps its ports, and a port of the other type is refused
+    assert update_service(path, "orders-db", type="tcp").tcp_port == 5432
+    with pytest.raises(ConfigError, match="http_port=80"):
+        update_service(path, "orders-db", http_port=80)

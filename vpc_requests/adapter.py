@@ -150,8 +150,9 @@ class VPCServiceAdapter(HTTPAdapter):
         ``{"cert": path, "key": path}`` (or
         :class:`~vpc_requests.tls.CertificateFiles`), as the services file's
         ``[certificates]`` table. An id the service names and this lacks
-        makes every https request fail with a
-        :class:`~vpc_requests.ConfigError` naming it.
+        makes https requests fail with a :class:`~vpc_requests.ConfigError`
+        naming it, before any connection (unless ``verify=False`` makes the
+        CA unnecessary, or ``cert=`` replaces the client certificate).
     :param kwargs: :class:`~requests.adapters.HTTPAdapter` arguments
         (``pool_connections``, ``pool_maxsize``, ``max_retries``,
         ``pool_block``). Without ``max_retries`` the adapter uses

@@ -253,9 +253,6 @@ def _check_service_flags(args: argparse.Namespace, current: VPCService | None = 
                          f"(it takes {right})")
     if kind == "tcp" and fields.get("tcp_port", current.tcp_port if current is not None else None) is None:
         raise UsageError("tcp services require a --tcp-port")
-    if current is not None and "type" in fields and fields["type"] != current.type:
-        for key in ("tcp_port", "app_protocol") if kind == "http" else ("http_port", "https_port"):
-            fields.setdefault(key, None)  # the old type's ports go
     mode = fields.get("cert_verification_mode") or (
         current.cert_verification_mode if current is not None else CERT_VERIFICATION_MODES[0])
     authority = fields.get("certificate_authority") or (current.certificate_authority if current else None)

@@ -341,7 +341,9 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
     host: the host fields not given are cleared, and so are the
     ``resolver_ips`` when the new host is not a hostname. So
     ``update_service(path, "api", ipv4="10.0.0.7")`` turns a hostname
-    service into an IP service (its ``tunnel_id`` stays).
+    service into an IP service (its ``tunnel_id`` stays). Likewise a new
+    ``type`` drops the ports of the old one: ``update_service(path, "db",
+    type="tcp", tcp_port=5432)`` turns an http service into a tcp service.
 
     :param changes: :class:`VPCService` fields to change (not ``service_id``).
     :returns: the service as written.
@@ -356,6 +358,9 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
         changes = {**{key: None for key in _HOST_FIELDS}, **changes}
         if changes["hostname"] is None:
             changes.setdefault("resolver_ips", ())
+    if changes.get("type", old.type) != old.type:  # a new type drops the old type's ports
+        dropped = ("http_port", "https_port") if old.type == "http" else ("tcp_port", "app_protocol")
+        changes = {**{key: None for key in dropped}, **changes}
     new = old.replace(**changes, updated_at=_now())
     edit.check_name_free(new, old)
     index = edit.index(old)
