@@ -269,3 +269,30 @@ def test_network_bindings_and_adapters_pickle_and_compare(first) -> None:
     session = requests.Session()
     session.mount("http://", adapter)
     assert session.get(f"http://{LOOP}:{first.port}/pickled").status_code == 200
+
+
+def test_cli_forward_to_an_address_in_the_network(project) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with EchoServer() as echo:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vpc_requests", "forward", "MESH", "--to", f"{LOOP}:{echo.port}",
+             "--listen", "127.0.0.1:0"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert f"-> MESH ({LOOP}:{echo.port} in network_id cf1:network via direct)" in line, line
+            local = (LOOP, int(line.split()[1].rpartition(":")[2]))
+            with socket.create_connection(local, timeout=60) as sock:
+                assert roundtrip(sock, b"mesh") == b"mesh"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (0, "")
+
+
+def test_cli_forward_on_a_network_needs_to(project, capsys) -> None:
+    assert main(["--config", str(project / "wrangler.toml"), "forward", "MESH"]) == 2
+    assert "network binding: give the destination, --to HOST:PORT" in capsys.readouterr().err
