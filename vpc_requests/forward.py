@@ -337,7 +337,8 @@ def open_forwarder(
     warn: Callable[[str], None] | None = None,
 ) -> Forwarder:
     """A :class:`Forwarder` on ``host:port``; with ``next_free``, on the
-    first free port of ``port`` and the 19 after it, else any free port.
+    first free port of ``port`` and the 19 after it, else any free port
+    (a port in use, or one this user may not bind, is skipped).
 
     :raises ValueError: for a non-loopback ``host`` without ``allow_remote``.
     :raises OSError: when the address cannot be bound.
@@ -347,7 +348,8 @@ def open_forwarder(
         try:
             return Forwarder(connect, (host, candidate), allow_remote=allow_remote, name=name, warn=warn)
         except OSError as exc:
-            if exc.errno != errno.EADDRINUSE or candidate == candidates[-1]:
+            # taken, or privileged (a service on port 443 for a non-root user)
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES) or candidate == candidates[-1]:
                 raise
             warn = _quiet  # said once already
     raise AssertionError("unreachable")  # pragma: no cover
