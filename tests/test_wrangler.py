@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomlkit
 
 from vpc_requests import ConfigError
 from vpc_requests.config import ConfigWarning, load_env
@@ -212,6 +213,7 @@ def test_toml_1_1_inline_tables_depend_on_the_reader(project: Path) -> None:
     where tomllib/tomli parses TOML 1.1 (tomllib from Python 3.15), else a
     ConfigError naming the line."""
     path = wrangler(project, TOML_11)
+    assert tomlkit.parse(TOML_11)["vpc_services"][0]["binding"] == "API"  # the editor's reader accepts them
     try:
         _toml.loads(TOML_11)
     except _toml.TOMLDecodeError:
