@@ -388,7 +388,7 @@ vpc_networks = [{{ binding = "OFFICE", network_id = "cf1:network" }}]
 
 def test_a_real_worker_configuration_loads_without_a_warning(project: Path, quiet: None) -> None:
     path = wrangler(project, REAL_WORKER)
-    assert list(load_env(path)) == ["PRIVATE_API"]
+    assert list(load_env(path)) == ["PRIVATE_API", "OFFICE"]  # vpc_networks load as NetworkBindings (issue 12)
     staging = load_env(path, environment="staging")
     assert staging.PRIVATE_API.service.service_id == DB_ID
 

@@ -22,6 +22,7 @@ from .errors import (
     VPCError,
 )
 from .mount import mount
+from .network import NetworkBinding
 from .service import VPCService
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ConfigWarning",
     "Env",
+    "NetworkBinding",
     "ProxyChunkedEncodingError",
     "ProxyConnectTimeout",
     "ProxyConnectionError",

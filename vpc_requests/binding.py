@@ -10,8 +10,10 @@ follows redirects itself, through this binding only (S8).
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, Union
 
@@ -30,8 +32,10 @@ from .batch import fetch_many as _fetch_many
 from .confine import ConfinedSession
 from .errors import AbortError, ProxyError, RedirectError
 from .errors import error_response as _error_response
+from .forward import ListenAddress, forwarding
 from .redirects import MAX_REDIRECTS, next_request
 from .service import VPCService
+from .tcp import Address, check_tcp, open_connection
 
 __all__ = ["MAX_REDIRECTS", "Binding"]
 
@@ -273,6 +277,68 @@ class Binding:
         return _fetch_many(
             self, resources, concurrency=concurrency, progress=progress, signal=signal, total=total,
             **fetch_kwargs,
+        )
+
+    def connect(
+        self,
+        address: Address = None,
+        *,
+        timeout: float | None = None,
+        signal: AbortSignal | None = None,
+        tls: bool = False,
+        server_hostname: str | None = None,
+    ) -> socket.socket:
+        """A TCP connection to this binding's ``tcp`` service, as
+        ``env.DB.connect(address)`` in a Worker: to the service's host and
+        ``tcp_port``, through the binding's transport, whatever ``address``
+        says (see the TCP page of the documentation).
+
+        :param address: ``"host:port"``, ``(host, port)`` or
+            ``{"hostname": ..., "port": ...}``; never routes, only names the
+            TLS server.
+        :param timeout: seconds to connect (and handshake); kept as the
+            socket's timeout, as :func:`socket.create_connection` does.
+        :param signal: an :class:`~vpc_requests.AbortSignal` that stops the
+            attempt.
+        :param tls: wrap in TLS, checked per the service's ``tls_settings``.
+        :param server_hostname: SNI and checked name (default: the address's
+            host, else the service's host).
+        :returns: the connected socket; the caller closes it.
+        :raises ~vpc_requests.RoutingError: for a service not of type ``tcp``.
+        :raises ~vpc_requests.ProxyError: when the service cannot be reached.
+        """
+        return open_connection(
+            self._service, binding=self._name, tunnel=self._tunnel, address=address, timeout=timeout,
+            signal=signal, tls=tls, server_hostname=server_hostname,
+            certificates=self._adapter.certificates,
+        )
+
+    def forward(
+        self,
+        listen: ListenAddress = ("127.0.0.1", 0),
+        *,
+        allow_remote: bool = False,
+        timeout: float | None = 30.0,
+    ) -> AbstractContextManager[ListenAddress]:
+        """A local TCP forwarder to this binding's ``tcp`` service, for
+        clients that dial ``host:port`` themselves (see
+        the forward module)::
+
+            with env.DB.forward() as (host, port):
+                psycopg.connect(host=host, port=port)
+
+        :param listen: where to listen; port 0 picks a free port.
+        :param allow_remote: allow a non-loopback listen address (logged as
+            a warning).
+        :param timeout: connect timeout of each upstream connection.
+        :returns: a context manager giving the ``(host, port)`` listened on.
+        :raises ~vpc_requests.RoutingError: for a service not of type ``tcp``.
+        :raises ValueError: for a non-loopback address without ``allow_remote``.
+        """
+        check_tcp(self._service, self._name)
+        return forwarding(
+            lambda signal: self.connect(timeout=timeout, signal=signal), listen, allow_remote=allow_remote,
+            name=self._name,
         )
 
     def _exchange_abortable(

@@ -34,6 +34,7 @@ from .batch import run_fetch_many
 from .binding import Binding
 from .config import Env, load_env
 from .errors import ProxyError, VPCError
+from .network import NetworkBinding
 from .probe import Probe, probe_binding
 from .service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
 from .services_file import (
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(commands, common)
     _add_fetch(commands, common)
     _add_fetch_many(commands, common)
+    _add_forward(commands, common)
 
     check = commands.add_parser("check", parents=[common],
                                 help="probe every binding's service through its transport: "
@@ -291,6 +293,22 @@ def _add_fetch(commands: Any, common: argparse.ArgumentParser) -> None:
     fetch.set_defaults(handler=cmd_fetch)
 
 
+def _add_forward(commands: Any, common: argparse.ArgumentParser) -> None:
+    forward = commands.add_parser("forward", parents=[common],
+                                  help="listen locally and pipe each connection through a tcp binding")
+    forward.add_argument("binding", metavar="BINDING", help="the binding's name (a tcp service, or a network)")
+    forward.add_argument("--listen", metavar="HOST:PORT",
+                         help="where to listen (default: 127.0.0.1 and the service's tcp_port, or the next "
+                              "free port)")
+    forward.add_argument("--allow-remote", action="store_true",
+                         help="allow a --listen address that is not loopback: anyone who reaches it can "
+                              "use the binding")
+    forward.add_argument("--to", metavar="HOST:PORT", help="a network binding's destination in the network")
+    forward.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
+                         help="connect timeout of each upstream connection (default: 30)")
+    forward.set_defaults(handler=cmd_forward)
+
+
 def _timeout(text: str) -> float:
     """``--timeout``: a finite number of seconds above 0."""
     try:
@@ -381,17 +399,26 @@ def cmd_bindings(args: argparse.Namespace) -> int:
     """``bindings``: each binding, its service, origin, ports and tunnel."""
     env = _load(args)
     if args.json:
-        _print_json([{"binding": name, "service_id": binding.service.service_id,
+        _print_json([_network_json(binding) if isinstance(binding, NetworkBinding) else
+                     {"binding": name, "service_id": binding.service.service_id,
                       "service": binding.service.to_api(), "tunnel": _transport_url(binding.tunnel)}
                      for name, binding in env.bindings.items()])
         return 0
     if not len(env):
         print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
         return 0
-    rows = [(name, b.service.name, b.service.service_id, _host(b.service), b.service.port_for("http"),
+    rows = [(name, "(network)", b.tunnel_id or b.network_id, "(the URL decides)", None, None,
+             _transport_url(b.tunnel)) if isinstance(b, NetworkBinding) else
+            (name, b.service.name, b.service.service_id, _host(b.service), b.service.port_for("http"),
              b.service.port_for("https"), _transport_url(b.tunnel)) for name, b in env.bindings.items()]
     print(_table(("BINDING", "SERVICE", "SERVICE ID", "HOST", "HTTP", "HTTPS", "TUNNEL"), rows))
     return 0
+
+
+def _network_json(binding: NetworkBinding) -> dict[str, Any]:
+    """A ``vpc_networks`` binding for ``bindings --json``."""
+    return {"binding": binding.name, "tunnel_id": binding.tunnel_id, "network_id": binding.network_id,
+            "tunnel": _transport_url(binding.tunnel)}
 
 
 # -- service ----------------------------------------------------------------------
@@ -680,6 +707,33 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 
 # -- check ------------------------------------------------------------------------
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    """``forward BINDING``: a local forwarder until Ctrl-C (exit 130) or
+    SIGTERM (exit 0) (:mod:`vpc_requests.forward`)."""
+    from .forward import open_forwarder, parse_listen, serve
+    from .tcp import check_tcp
+
+    binding = _binding(args)
+    if isinstance(binding, NetworkBinding):
+        if not args.to:
+            raise UsageError(f"{args.binding} is a network binding: give the destination, --to HOST:PORT")
+        port = int(args.to.rpartition(":")[2]) if args.to.rpartition(":")[2].isdigit() else 0
+        where = f"{args.to} in {binding.describe()}"
+    else:
+        port = check_tcp(binding.service, binding.name)
+        where = f"{binding.service.origin_host}:{port} via {parse_tunnel(binding.tunnel).url}"
+    try:
+        host, port = parse_listen(args.listen, port) if args.listen else ("127.0.0.1", port)
+        forwarder = open_forwarder(
+            lambda signal: binding.connect(args.to, timeout=args.timeout, signal=signal), host, port,
+            next_free=not args.listen, allow_remote=args.allow_remote, name=binding.name,
+            warn=lambda text: _say(f"warning: {text}"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    shown = "[{}]:{}".format(*forwarder.address) if ":" in forwarder.address[0] else "{}:{}".format(*forwarder.address)
+    return serve(forwarder, f"forwarding {shown} -> {binding.name} ({where}); Ctrl-C to stop", sys.stdout)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

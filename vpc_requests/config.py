@@ -20,10 +20,11 @@ from typing import Any
 
 from .binding import Binding
 from .errors import ConfigError
+from .network import NetworkBinding
 from .service import VPCService
 from .services_file import ServicesFile, default_services_path, read_services
 from .sources import ConfigWarning, Document, _caller_level, read_document
-from .wrangler import WRANGLER_FILES, BindingSpec, cloudflare_env, find_wrangler_file, read_worker
+from .wrangler import WRANGLER_FILES, BindingSpec, NetworkSpec, cloudflare_env, find_wrangler_file, read_worker
 
 __all__ = ["ConfigWarning", "Env", "load_env"]
 
@@ -158,16 +159,16 @@ class Env:
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        specs = [(b.name, b.service, b.tunnel, b.adapter.certificates) for b in self._bindings.values()]
+        specs = list(self._bindings.values())  # each rebuilds itself, settings included
         state = {"services": self._services, "tunnels": self._tunnels, "path": self.path,
                  "services_path": self.services_path, "environment": self.environment}
         return (_rebuild_env, (specs, state))
 
 
-def _rebuild_env(specs: list[tuple[Any, ...]], state: dict[str, Any]) -> Env:
-    """Unpickle an :class:`Env`: fresh bindings (and sessions) for the same services."""
-    return Env._quiet((Binding(name, service, tunnel=tunnel, certificates=certificates)
-                       for name, service, tunnel, certificates in specs), **state)
+def _rebuild_env(specs: list[Binding], state: dict[str, Any]) -> Env:
+    """Unpickle an :class:`Env`: fresh bindings (and sessions) for the same
+    services (each binding pickles its own settings)."""
+    return Env._quiet(specs, **state)
 
 
 # What ``env.NAME`` finds before any binding: the Env's own attributes.
@@ -226,9 +227,10 @@ def load_env(
                           "(create it with 'vpc-requests service create')", path=str(services_path))
     contents = read_services(services_path, missing_ok=services is None and not specs)
     bindings = [_bind(document, spec, contents) for spec in specs]
-    for spec in specs:
-        if _shadowed([spec.binding]):
-            document.warn(_shadowed_message(spec.binding), spec.where + ("binding",))
+    bindings += [_bind_network(document, spec, contents) for spec in worker.networks]
+    for name, where in [(s.binding, s.where) for s in specs] + [(n.binding, n.where) for n in worker.networks]:
+        if _shadowed([name]):
+            document.warn(_shadowed_message(name), where + ("binding",))
     return Env._quiet(bindings, services=contents.services, tunnels=contents.tunnels, path=str(path),
                       services_path=contents.path, environment=worker.environment)
 
@@ -239,7 +241,19 @@ def _bind(document: Document, spec: BindingSpec, contents: ServicesFile) -> Bind
     tunnel = contents.tunnels.get(service.tunnel_id) if service.tunnel_id else None
     try:
         return Binding(spec.binding, service, tunnel=None if tunnel == "direct" else tunnel,
-                       certificates=contents.certificates)
+                       certificates=dict(contents.certificates))
+    except ConfigError as exc:
+        raise document.error(exc.message, spec.where, exc.field or "binding") from None
+
+
+def _bind_network(document: Document, spec: NetworkSpec, contents: ServicesFile) -> NetworkBinding:
+    """The :class:`~vpc_requests.NetworkBinding` for one ``vpc_networks``
+    entry: its transport is the ``[tunnels]`` entry of its ``tunnel_id`` or
+    ``network_id``; direct when there is none."""
+    tunnel = contents.tunnels.get(spec.tunnel_id or spec.network_id or "")
+    try:
+        return NetworkBinding(spec.binding, tunnel=None if tunnel == "direct" else tunnel,
+                              tunnel_id=spec.tunnel_id, network_id=spec.network_id)
     except ConfigError as exc:
         raise document.error(exc.message, spec.where, exc.field or "binding") from None
 

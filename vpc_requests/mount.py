@@ -30,6 +30,7 @@ from requests.models import PreparedRequest, Response
 from .binding import Binding
 from .confine import Router, confine, normal_host
 from .errors import ConfigError
+from .network import NetworkBinding
 
 __all__ = ["HostRouter", "mount"]
 
@@ -49,11 +50,13 @@ def mount(
         :class:`~vpc_requests.Binding`.
     :param hosts: a mapping: URL host -> binding name (or Binding). Without
         it, each binding claims its service's own hostname, IPv4 and IPv6
-        address.
+        address (a :class:`~vpc_requests.NetworkBinding` claims only the
+        hosts named here, and sends each to that host inside its network).
     :returns: ``session``, for chaining. Adapters mounted on it later are not
         routed.
     :raises KeyError: for a binding name in ``hosts`` that is not configured.
     :raises TypeError: for ``hosts`` that is not a mapping.
+    :raises ValueError: for a network binding alone without ``hosts``.
     :raises ~vpc_requests.ConfigError: for a ``hosts`` key that is not a bare
         host (a scheme, port or path in it), or a host claimed by two
         different bindings (in this call, or this one and an earlier one).
@@ -69,7 +72,7 @@ def mount(
         )
     routers = [a for a in session.adapters.values() if isinstance(a, HostRouter)]
     table: dict[str, Binding] = routers[0].table if routers else {}
-    claims = _claims(bindings, hosts)
+    claims = _claims(bindings, hosts, alone=isinstance(env_or_binding, NetworkBinding))
     for host, binding in claims.items():
         _claim(table, host, binding, given=hosts is not None)
     table.update(claims)
@@ -82,12 +85,22 @@ def mount(
     return confine(session)
 
 
-def _claims(bindings: Mapping[str, Binding], hosts: Mapping[str, str | Binding] | None) -> dict[str, Binding]:
+def _claims(
+    bindings: Mapping[str, Binding], hosts: Mapping[str, str | Binding] | None, *, alone: bool
+) -> dict[str, Binding]:
     """Normalised host -> binding, from ``hosts`` or the services' own
-    addresses; a host claimed twice by different bindings is refused."""
+    addresses; a host claimed twice by different bindings is refused.
+    ``alone``: a network binding was given on its own (without ``hosts``
+    it claims nothing, which is refused)."""
     claims: dict[str, Binding] = {}
     if hosts is None:
         for binding in bindings.values():
+            if isinstance(binding, NetworkBinding):
+                # The URL decides its destination: it claims only hosts named in hosts=.
+                if alone:
+                    raise ValueError(f"mount(): network binding {binding.name!r} claims no host of its own; "
+                                     "name the hosts it serves: hosts={'host.example': binding}")
+                continue
             service = binding.service
             for host in (service.hostname, service.ipv4, service.ipv6):
                 if host:

@@ -38,6 +38,7 @@ from .tunnels import describe_transport, parse_tunnel, probe_tunnel
 
 if TYPE_CHECKING:
     from .binding import Binding
+    from .network import NetworkBinding
 
 __all__ = ["Probe", "TunnelProbe", "probe_binding", "probe_tunnel_of"]
 
@@ -63,7 +64,9 @@ class Probe:
     """One probe of one binding's service for one scheme.
 
     :ivar binding: the binding's name.
-    :ivar scheme: ``http`` or ``https``.
+    :ivar scheme: ``http`` or ``https``; ``tcp`` for a tcp service (a TCP
+        connect to its ``tcp_port``); ``network`` for a network binding
+        (only its tunnel is probed).
     :ivar origin: the service's ``host:port`` for the scheme (what the
         tunnel, if any, is asked for).
     :ivar transport: how the binding reaches the service
@@ -166,6 +169,10 @@ def probe_binding(
     :raises OSError: for a CA bundle path that does not exist (before
         anything is probed).
     """
+    from .network import NetworkBinding
+
+    if isinstance(binding, NetworkBinding):
+        return [_probe_network(binding, timeout)]
     service = binding.service
     transport = describe_transport(binding.tunnel)
     if server_name is not None:
@@ -178,11 +185,22 @@ def probe_binding(
     tunnel = probe_tunnel_of(binding, timeout=timeout)
     dialer = Dialer(service, binding.tunnel)
     probes = []
-    for scheme in service.schemes:
+    schemes = ("tcp",) if service.type == "tcp" and service.tcp_port else service.schemes
+    for scheme in schemes:
         probe = _probe(dialer, binding.name, scheme, transport, timeout,
                        tls if scheme == "https" else None, tunnel)
         probes.append(probe)
     return probes
+
+
+def _probe_network(binding: NetworkBinding, timeout: float) -> Probe:
+    """A network binding has no origin to dial (the URL decides): only its
+    tunnel is asked whether it answers; a direct network passes."""
+    tunnel = probe_tunnel_of(binding, timeout=timeout)
+    ok = tunnel.ok is not False
+    detail = "" if ok else f"the tunnel did not answer its probe: {tunnel.detail}"
+    return Probe(binding.name, "network", f"({binding.network}: the URL decides)", describe_transport(binding.tunnel),
+                 None, ok, None if ok else "destination_unavailable", detail, None, None, None, tunnel)
 
 
 @dataclass(frozen=True)
@@ -240,15 +258,16 @@ def _probe(
     tunnel: TunnelProbe,
 ) -> Probe:
     service = dialer.service
-    port = service.port_for(scheme)
+    port = service.tcp_port if scheme == "tcp" else service.port_for(scheme)
     assert port is not None
+    origin = f"[{service.origin_host}]:{port}" if ":" in service.origin_host else f"{service.origin_host}:{port}"
 
     def done(*, code: str | None = None, detail: str = "", connect_ms: float | None = None,
              tls_ms: float | None = None, address: str | None = None) -> Probe:
         if code is None and tunnel.ok is False:  # reached, yet the tunnel does not answer
             detail = f"the tunnel did not answer its probe: {tunnel.detail}"
         ok = code is None and tunnel.ok is not False
-        return Probe(name, scheme, service.origin(scheme), transport, tls.sni if tls else None, ok,
+        return Probe(name, scheme, origin, transport, tls.sni if tls else None, ok,
                      code, detail, connect_ms, tls_ms, address, tunnel,
                      tls.certificate if tls else None, tls.checked_name if tls else None)
 
