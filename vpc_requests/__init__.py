@@ -24,6 +24,9 @@ from .errors import (
 from .mount import mount
 from .service import VPCService
 
+#: The package's version; ``setup.cfg`` reads it from here (the one source).
+__version__ = "0.1.0"
+
 __all__ = [
     "AbortController",
     "AbortError",
