@@ -6,6 +6,7 @@ hard links refused, and a file left byte-identical by every failure."""
 from __future__ import annotations
 
 import os
+import pickle
 import stat
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from vpc_requests.cli import main
 from vpc_requests.errors import ConfigError
 from vpc_requests.services_file import (
     LockTimeout,
+    ServiceInUse,
+    bindings_using,
     create_service,
     delete_service,
     lock_path,
@@ -330,3 +333,39 @@ def test_a_new_file_gets_the_umask_mode_and_no_temporary_stays(tmp_path: Path) -
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     assert sorted(os.listdir(tmp_path)) == ["new.toml"]
+
+
+# -- deleting a service that bindings still name ----------------------------------------------
+
+WRANGLER = """\
+[[vpc_services]]
+binding = "A"
+service_id = "a"
+
+[env.dev]
+vpc_services = [{ binding = "A_DEV", service = "a" }, { binding = "C_DEV", service_id = "c" }]
+
+[env.empty]
+name = "no bindings here"
+"""
+
+
+def test_bindings_using_looks_at_every_environment(folder: Path) -> None:
+    (folder / "wrangler.toml").write_text(WRANGLER)
+    services = read_services(folder / "vpc-services.toml").services
+    assert bindings_using(folder / "wrangler.toml", services["a"]) == ["A", "A_DEV [env.dev]"]
+    assert bindings_using(folder / "wrangler.toml", services["c"]) == ["C_DEV [env.dev]"]
+    assert bindings_using(folder / "wrangler.toml", services["b"]) == []
+
+
+def test_delete_of_a_bound_service_raises_service_in_use(folder: Path) -> None:
+    (folder / "wrangler.toml").write_text(WRANGLER)
+    path = folder / "vpc-services.toml"
+    with pytest.raises(ServiceInUse, match=r"is still named by bindings A, A_DEV \[env.dev\]") as caught:
+        delete_service(path, "a", bound_in=folder / "wrangler.toml")
+    assert caught.value.bindings == ("A", "A_DEV [env.dev]") and isinstance(caught.value, ConfigError)
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (type(copy), str(copy), copy.bindings) == (ServiceInUse, str(caught.value), caught.value.bindings)
+    assert path.read_text() == SERVICES
+    assert delete_service(path, "b", bound_in=folder / "wrangler.toml").name == "b"  # the twin: unbound
+    assert delete_service(path, "a").name == "a"  # no bound_in: not looked at

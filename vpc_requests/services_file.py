@@ -714,7 +714,7 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             if before is not None:
-                _keep_owner_and_mode(out.fileno(), before, str(path))
+                _keep_owner_and_mode(out.fileno(), temporary, before, str(path))
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -739,9 +739,11 @@ def _temporary(directory: str, name: str, mode: int) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name in {directory}")  # pragma: no cover
 
 
-def _keep_owner_and_mode(handle: int, before: os.stat_result, path: str) -> None:
+def _keep_owner_and_mode(handle: int, temporary: str, before: os.stat_result, path: str) -> None:
     """Give the open temporary file the owner, group and mode of the file
-    it replaces (owner first: a change of owner may clear set-id bits)."""
+    it replaces (owner first: a change of owner may clear set-id bits).
+    Windows reports no owner (0, 0) and, before Python 3.13, has no
+    ``fchmod``."""
     now = os.fstat(handle)
     if (now.st_uid, now.st_gid) != (before.st_uid, before.st_gid):
         try:
@@ -750,7 +752,10 @@ def _keep_owner_and_mode(handle: int, before: os.stat_result, path: str) -> None
             raise ConfigError(
                 f"cannot keep the file's owner and group (uid {before.st_uid}, gid {before.st_gid}) on the "
                 "new contents, so nothing was changed; edit it as its owner", path=path) from None
-    os.fchmod(handle, stat.S_IMODE(before.st_mode))
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle, stat.S_IMODE(before.st_mode))
+    else:  # pragma: no cover - Windows before Python 3.13
+        os.chmod(temporary, stat.S_IMODE(before.st_mode))
 
 
 def _fsync_directory(directory: str) -> None:
