@@ -198,6 +198,18 @@ def test_no_waiting_notice_when_the_lock_is_free(folder: Path) -> None:
     assert told == []
 
 
+@pytest.mark.parametrize(("file_mode", "lock_mode"), [(0o660, 0o660), (0o604, 0o604), (0o400, 0o600)])
+def test_the_lock_file_can_be_written_by_whoever_may_write_the_file(
+        folder: Path, file_mode: int, lock_mode: int) -> None:
+    """A group-writable services file gets a group-writable lock file, so a
+    second member of the group is not locked out by the first one's umask."""
+    path = folder / "vpc-services.toml"
+    os.chmod(path, file_mode)
+    with locked(path):
+        pass
+    assert stat.S_IMODE(lock_path(path).stat().st_mode) == lock_mode
+
+
 def test_lock_file_sits_beside_the_symlink_target(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link.toml").symlink_to(Path("real") / "services.toml")

@@ -273,7 +273,8 @@ def locked(path: str | Path, *, timeout: float = DEFAULT_LOCK_TIMEOUT,
     """Hold the edit lock of the services file ``path`` (:func:`lock_path`):
     every read-modify-write of the file happens inside it. The lock is an OS
     file lock (``flock``), so it is released when the process ends, however
-    it ends.
+    it ends. A new lock file gets the read and write bits of the services
+    file, so that everyone who may edit the file may take its lock.
 
     :param timeout: seconds to wait for another edit to finish.
     :param waiting: called once, with a sentence saying so, when the lock is
@@ -282,7 +283,12 @@ def locked(path: str | Path, *, timeout: float = DEFAULT_LOCK_TIMEOUT,
     :raises ConfigError: when the lock file cannot be created.
     """
     where = lock_path(path)
-    lock = filelock.FileLock(str(where))
+    try:  # whoever may write the file may take its lock (a shared, group-writable file)
+        mode = stat.S_IMODE(os.stat(path).st_mode) & 0o666 | 0o600
+    except OSError:
+        lock = filelock.FileLock(str(where))
+    else:
+        lock = filelock.FileLock(str(where), mode=mode)
     try:
         try:
             lock.acquire(timeout=0)
