@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
@@ -73,13 +74,29 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_editor_outlives_its_test() -> Iterator[None]:
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start(folder: Path, edit: tuple[str, ...], index: int) -> tuple[subprocess.Popen[bytes], Path]:
-    """``python -m vpc_requests service EDIT`` in ``folder``, stderr to a file."""
+    """``python -m vpc_requests service EDIT`` in ``folder``, stderr to a
+    file; its lock timeout is longer than the test's deadlines, so that a
+    test fails on its own deadline, saying what it waited for."""
     err = folder / f"stderr-{index}.txt"
     with err.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "vpc_requests", "service", *edit, "--lock-timeout", str(DEADLINE)],
+            [sys.executable, "-m", "vpc_requests", "service", *edit, "--lock-timeout", str(5 * DEADLINE)],
             cwd=folder, stdout=subprocess.DEVNULL, stderr=sink)
+    _STARTED.append(process)
     return process, err
 
 
