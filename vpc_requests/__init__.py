@@ -25,6 +25,9 @@ from .mount import mount
 from .network import NetworkBinding
 from .service import VPCService
 
+#: The package's version; ``setup.cfg`` reads it from here (the one source).
+__version__ = "0.1.0"
+
 __all__ = [
     "AbortController",
     "AbortError",

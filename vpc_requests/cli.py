@@ -5,15 +5,24 @@
     vpc-requests bindings                       # binding -> service -> origin
     vpc-requests service create internal-api --hostname internal-api.company.local
     vpc-requests fetch PRIVATE_API http://internal-api.company.local/users -i
-    vpc-requests fetch-many PRIVATE_API urls.txt --out results.jsonl
+    vpc-requests fetch-many PRIVATE_API urls.txt --out results.jsonl -j 16
     vpc-requests check                          # TCP + TLS probe of every binding
     vpc-requests check API --sni internal-api.company.local   # one binding, the name its URLs use
     vpc-requests demo
 
+Global options, as wrangler's, before or after the subcommand:
+``-c/--config FILE`` (the wrangler file), ``-e/--env NAME``, ``--cwd DIR``,
+``--services FILE``, ``--debug`` (tracebacks; also ``VPC_REQUESTS_DEBUG=1``),
+and ``--version``.
+
 Exit status: 0 on success (``fetch``: for any HTTP status), 1 when a probe
-fails or a binding cannot reach its service (``fetch-many``: for any item),
-2 for bad input (a broken file, an invalid value, an unknown name), 130 on
-Ctrl-C; files are never left half-written.
+fails, ``check`` finds no binding, or a binding cannot reach its service
+(``fetch-many``: for any item), 2 for bad input (a broken file, an invalid
+value, an unknown name, a services file another edit keeps locked), 70 for an
+internal error (a bug: one line, the traceback with ``--debug``), 130 on
+Ctrl-C. Files are edited under a lock and never left half-written; every
+line printed shows control characters escaped (``\x1b``), so a hostile name
+cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -22,14 +31,17 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
+import traceback
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TextIO, cast
 
 import requests
 
+from . import __version__
 from .batch import run_fetch_many
 from .binding import Binding
 from .config import Env, load_env
@@ -38,6 +50,9 @@ from .network import NetworkBinding
 from .probe import Probe, probe_binding
 from .service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
 from .services_file import (
+    DEFAULT_LOCK_TIMEOUT,
+    LockTimeout,
+    ServiceInUse,
     ServicesFile,
     create_service,
     default_services_path,
@@ -66,16 +81,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         when ``None``.
     :returns: the exit status.
     """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments or os.environ.get("VPC_REQUESTS_DEBUG", "") not in ("", "0")
+    try:
+        return _run(arguments)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: one line, never a traceback unless asked
+        if debug:
+            traceback.print_exc()
+        _say(f"internal error: {type(exc).__name__}: {exc} (this is a bug; --debug or "
+             "VPC_REQUESTS_DEBUG=1 shows the traceback)")
+        return 70
+
+
+def _run(arguments: list[str]) -> int:
+    """Parse, run the subcommand, turn the errors it may expect into one
+    line and an exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse reported
+        args = parser.parse_args(arguments)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse reported
         return exc.code if isinstance(exc.code, int) else 2
     if getattr(args, "handler", None) is None:
         getattr(args, "usage_of", parser).print_help(sys.stderr)
         return 2
+    debug = args.debug or os.environ.get("VPC_REQUESTS_DEBUG", "") not in ("", "0")
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with _working_directory(args.cwd), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 return int(args.handler(args))
@@ -83,18 +116,72 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for message in dict.fromkeys(str(warning.message) for warning in caught):
                     _say(f"warning: {message}")  # each once (fetch-many repeats them)
     except ProxyError as exc:
+        _debug_traceback(debug)
         _say(str(exc))
         return 1
+    except LockTimeout as exc:
+        _debug_traceback(debug)
+        _say(f"error: {exc} (--lock-timeout SECONDS waits longer)")
+        return 2
     except (VPCError, OSError, ImportError, requests.RequestException) as exc:
+        _debug_traceback(debug)
         _say(f"error: {exc}")
         return 2
-    except KeyboardInterrupt:
-        return 130
+
+
+def _debug_traceback(debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+
+
+@contextlib.contextmanager
+def _working_directory(path: str | None) -> Iterator[None]:
+    """``--cwd DIR``: run as if started in ``DIR`` (as wrangler's ``--cwd``;
+    relative paths are then relative to it); the directory is restored after."""
+    if path is None:
+        yield
+        return
+    before = os.getcwd()
+    try:
+        os.chdir(path)
+    except OSError as exc:
+        raise UsageError(f"--cwd {path}: {exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def _say(text: str) -> None:
-    """One line on stderr, prefixed with the program's name."""
-    print(f"{PROG}: {' '.join(text.split())}", file=sys.stderr)
+    """One line on stderr, prefixed with the program's name; control
+    characters escaped."""
+    print(f"{PROG}: {_printable(' '.join(text.split()))}", file=sys.stderr)
+
+
+def _printable(value: object) -> str:
+    """``str(value)`` with every character that is not printable (control
+    characters such as ESC, bidirectional overrides, line separators)
+    written as a Python escape (``\\x1b``, ``\\u202e``), so text from a
+    file cannot move the cursor, recolour or hide output.
+
+    :param value: anything; ``None`` stays ``"None"``.
+    """
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _print(*values: object) -> None:
+    """``print`` with control characters escaped."""
+    print(*(_printable(value) for value in values))
 
 
 # -- the parser -------------------------------------------------------------------
@@ -112,55 +199,40 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; ``--config``, ``--services`` and ``--env`` are
-    accepted before or after any subcommand."""
+    """The argument parser. The global options (:func:`_add_common`) are
+    accepted before or after any subcommand; each subcommand's arguments are
+    defined by its own ``_add_*`` function, listed in :data:`_COMMANDS` and
+    :data:`_SERVICE_ACTIONS`."""
     common = _Parser(add_help=False)
     _add_common(common, argparse.SUPPRESS)
     parser = _Parser(
         prog=PROG,
         description="Cloudflare Workers VPC Service bindings for requests: inspect, edit, probe.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _add_common(parser, None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    demo = commands.add_parser("demo", parents=[common], help="show binding semantics against loopback services")
-    demo.set_defaults(handler=cmd_demo)
-
-    bindings = commands.add_parser("bindings", parents=[common], help="list binding -> service -> origin")
-    _add_json(bindings)
-    bindings.set_defaults(handler=cmd_bindings)
-
-    _add_service_commands(commands, common)
-    _add_fetch(commands, common)
-    _add_fetch_many(commands, common)
-    _add_forward(commands, common)
-
-    check = commands.add_parser("check", parents=[common],
-                                help="probe every binding's service through its transport: "
-                                     "TCP connect, TLS handshake, the tunnel")
-    check.add_argument("bindings", nargs="*", metavar="BINDING",
-                       help="probe only these bindings (default: every binding)")
-    check.add_argument("--timeout", type=_timeout, default=5.0, metavar="SECONDS",
-                       help="per connection, handshake and tunnel probe (default: 5)")
-    check.add_argument("--sni", metavar="NAME",
-                       help="send NAME as SNI and check the certificate against it, as requests to "
-                            "https://NAME/ do (default: a hostname service's hostname; an IP service "
-                            "sends none and only the certificate's chain is checked)")
-    _add_tls_options(check)
-    _add_json(check)
-    check.set_defaults(handler=cmd_check)
+    for add in _COMMANDS:
+        add(commands, common)
     return parser
 
 
 def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
-    parser.add_argument("--config", metavar="FILE", default=default,
+    """The global options, named as wrangler names them. Subcommands get
+    them with a ``SUPPRESS`` default, so that a value given before the
+    subcommand is not reset by its absence after it."""
+    parser.add_argument("-c", "--config", metavar="FILE", default=default,
                         help="the Worker's wrangler.toml / wrangler.json / wrangler.jsonc "
                              "(default: wrangler.json, then .jsonc, then .toml, in the current "
                              "directory or a parent, as wrangler finds it)")
     parser.add_argument("--services", metavar="FILE", default=default,
                         help="the services file (default: vpc-services.toml beside the wrangler file)")
-    parser.add_argument("--env", metavar="NAME", default=default,
+    parser.add_argument("-e", "--env", metavar="NAME", default=default,
                         help="use the bindings of [env.NAME] (default: $CLOUDFLARE_ENV, else the top level)")
+    parser.add_argument("--cwd", metavar="DIR", default=default,
+                        help="run as if started in DIR (relative paths are relative to it)")
+    parser.add_argument("--debug", action="store_true", default=default if default is not None else False,
+                        help="show the traceback of an error (also VPC_REQUESTS_DEBUG=1)")
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -172,32 +244,70 @@ def _add_tls_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--insecure", action="store_true", help="do not verify certificates")
 
 
+def add_edit_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every subcommand that edits the services file."""
+    parser.add_argument("--lock-timeout", type=_timeout, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+                        help="wait this long for another edit of the services file to finish "
+                             f"(default: {DEFAULT_LOCK_TIMEOUT:g})")
+
+
+def _add_demo(commands: Any, common: argparse.ArgumentParser) -> None:
+    demo = commands.add_parser("demo", parents=[common], help="show binding semantics against loopback services")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def _add_bindings(commands: Any, common: argparse.ArgumentParser) -> None:
+    bindings = commands.add_parser("bindings", parents=[common], help="list binding -> service -> origin")
+    _add_json(bindings)
+    bindings.set_defaults(handler=cmd_bindings)
+
+
 def _add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     service = commands.add_parser("service", parents=[common], help="manage the services file")
     actions = service.add_subparsers(title="actions", metavar="ACTION")
     service.set_defaults(handler=None, usage_of=service)
+    for add in _SERVICE_ACTIONS:
+        add(actions, common)
 
+
+def _add_service_create(actions: Any, common: argparse.ArgumentParser) -> None:
     create = actions.add_parser("create", parents=[common], help="add a service")
     create.add_argument("positional_name", nargs="?", metavar="NAME", help="the service's name")
     _add_service_flags(create)
+    add_edit_options(create)
     _add_json(create)
     create.set_defaults(handler=cmd_service_create)
 
+
+def _add_service_list(actions: Any, common: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", parents=[common], help="list the services")
     _add_json(listing)
     listing.set_defaults(handler=cmd_service_list)
 
-    for name, handler, text in (("get", cmd_service_get, "show one service"),
-                                ("update", cmd_service_update, "change a service's fields"),
-                                ("delete", cmd_service_delete, "remove a service")):
-        action = actions.add_parser(name, parents=[common], help=text)
-        action.add_argument("service", metavar="SERVICE", help="the service's id or name")
-        if name == "update":
-            _add_service_flags(action)
-        if name != "delete":
-            _add_json(action)
-        action.set_defaults(handler=handler)
-    _add_pull_commands(actions, common)
+
+def _add_service_get(actions: Any, common: argparse.ArgumentParser) -> None:
+    get = actions.add_parser("get", parents=[common], help="show one service")
+    get.add_argument("service", metavar="SERVICE", help="the service's id or name")
+    _add_json(get)
+    get.set_defaults(handler=cmd_service_get)
+
+
+def _add_service_update(actions: Any, common: argparse.ArgumentParser) -> None:
+    update = actions.add_parser("update", parents=[common], help="change a service's fields")
+    update.add_argument("service", metavar="SERVICE", help="the service's id or name")
+    _add_service_flags(update)
+    add_edit_options(update)
+    _add_json(update)
+    update.set_defaults(handler=cmd_service_update)
+
+
+def _add_service_delete(actions: Any, common: argparse.ArgumentParser) -> None:
+    delete = actions.add_parser("delete", parents=[common], help="remove a service")
+    delete.add_argument("service", metavar="SERVICE", help="the service's id or name")
+    delete.add_argument("--force", action="store_true",
+                        help="delete it even when bindings of the wrangler file still name it")
+    add_edit_options(delete)
+    delete.set_defaults(handler=cmd_service_delete)
 
 
 def _add_pull_commands(actions: Any, common: argparse.ArgumentParser) -> None:
@@ -212,6 +322,7 @@ def _add_pull_commands(actions: Any, common: argparse.ArgumentParser) -> None:
                             help="the Cloudflare account (default: CLOUDFLARE_ACCOUNT_ID, "
                                  "else the wrangler file's account_id); the token is CLOUDFLARE_API_TOKEN")
     pull.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
+    add_edit_options(pull)
     pull.set_defaults(handler=cmd_service_pull)
     diff.set_defaults(handler=cmd_service_diff)
 
@@ -338,14 +449,53 @@ def _add_fetch_many(commands: Any, common: argparse.ArgumentParser) -> None:
                       help="one URL per line, or JSON lines with only url, method, headers, body, json, "
                            "params; - reads stdin")
     many.add_argument("-o", "--out", metavar="PATH", help="write the results here (default: stdout)")
-    many.add_argument("-c", "--concurrency", type=_positive_int, default=8, metavar="N",
-                      help="requests in flight at once (default: 8)")
+    many.add_argument("-j", "--concurrency", type=_positive_int, default=8, metavar="N",
+                      help="requests in flight at once (default: 8; -c is --config, as in wrangler)")
     many.add_argument("--progress", action="store_true", help="show progress on stderr")
     many.add_argument("-i", "--include", action="store_true", help="add each response's headers")
     many.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
                       help="per request (default: 30)")
     _add_tls_options(many)
     many.set_defaults(handler=cmd_fetch_many)
+
+
+def _add_check(commands: Any, common: argparse.ArgumentParser) -> None:
+    check = commands.add_parser("check", parents=[common],
+                                help="probe every binding's service through its transport: "
+                                     "TCP connect, TLS handshake, the tunnel")
+    check.add_argument("bindings", nargs="*", metavar="BINDING",
+                       help="probe only these bindings (default: every binding)")
+    check.add_argument("--timeout", type=_timeout, default=5.0, metavar="SECONDS",
+                       help="per connection, handshake and tunnel probe (default: 5)")
+    check.add_argument("--sni", metavar="NAME",
+                       help="send NAME as SNI and check the certificate against it, as requests to "
+                            "https://NAME/ do (default: a hostname service's hostname; an IP service "
+                            "sends none and only the certificate's chain is checked)")
+    _add_tls_options(check)
+    _add_json(check)
+    check.set_defaults(handler=cmd_check)
+
+
+#: The subcommands, in the order ``--help`` lists them: one function each.
+_COMMANDS: tuple[Callable[[Any, argparse.ArgumentParser], None], ...] = (
+    _add_demo,
+    _add_bindings,
+    _add_service_commands,
+    _add_fetch,
+    _add_fetch_many,
+    _add_forward,
+    _add_check,
+)
+
+#: The ``service`` actions, in the order ``service --help`` lists them.
+_SERVICE_ACTIONS: tuple[Callable[[Any, argparse.ArgumentParser], None], ...] = (
+    _add_service_create,
+    _add_service_list,
+    _add_service_get,
+    _add_service_update,
+    _add_service_delete,
+    _add_pull_commands,
+)
 
 
 # -- shared helpers -----------------------------------------------------------------
@@ -364,8 +514,9 @@ def _load(args: argparse.Namespace) -> Env:
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Rows aligned in columns under ``headers``."""
-    cells = [list(map(str, headers))] + [["-" if c is None else str(c) for c in row] for row in rows]
+    """Rows aligned in columns under ``headers``; control characters in
+    cells escaped."""
+    cells = [list(map(str, headers))] + [["-" if c is None else _printable(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)
@@ -405,7 +556,7 @@ def cmd_bindings(args: argparse.Namespace) -> int:
                      for name, binding in env.bindings.items()])
         return 0
     if not len(env):
-        print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
+        _print(_no_bindings(env))
         return 0
     rows = [(name, "(network)", b.tunnel_id or b.network_id, "(the URL decides)", None, None,
              _transport_url(b.tunnel)) if isinstance(b, NetworkBinding) else
@@ -437,6 +588,12 @@ def _service_fields(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
+def _edit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How an edit waits for the services file's lock: ``--lock-timeout``,
+    and a line on stderr when it has to wait."""
+    return {"lock_timeout": args.lock_timeout, "waiting": _say}
+
+
 def cmd_service_create(args: argparse.Namespace) -> int:
     """``service create [NAME]``: validate, then add to the services file."""
     fields = _check_service_flags(args)
@@ -445,7 +602,7 @@ def cmd_service_create(args: argparse.Namespace) -> int:
     fields.setdefault("name", args.positional_name)
     if not fields["name"]:
         raise UsageError("a name is required: vpc-requests service create NAME --hostname ...")
-    service = create_service(_services_path(args), VPCService(**fields))
+    service = create_service(_services_path(args), VPCService(**fields), **_edit_options(args))
     return _report(args, "Created", service)
 
 
@@ -454,22 +611,42 @@ def cmd_service_update(args: argparse.Namespace) -> int:
     if not _service_fields(args):
         raise UsageError("nothing to change; give --name, --hostname, --http-port, ...")
     fields = _check_service_flags(args, find_service(_services(args), args.service))
-    service = update_service(_services_path(args), args.service, **fields)
+    service = update_service(_services_path(args), args.service, **_edit_options(args), **fields)
     return _report(args, "Updated", service)
 
 
 def cmd_service_delete(args: argparse.Namespace) -> int:
-    """``service delete SERVICE``."""
-    service = delete_service(_services_path(args), args.service)
-    print(f"Deleted service {service.name} ({service.service_id}) from {_services_path(args)}")
+    """``service delete SERVICE``: refused while a binding of the wrangler
+    file (any environment) names the service, unless ``--force``."""
+    try:
+        service = delete_service(_services_path(args), args.service, bound_in=_bound_in(args),
+                                 **_edit_options(args))
+    except ServiceInUse as exc:
+        raise UsageError(f"{exc}; remove those bindings first, or give --force to delete it anyway") from None
+    _print(f"Deleted service {service.name} ({service.service_id}) from {_services_path(args)}")
     return 0
+
+
+def _bound_in(args: argparse.Namespace) -> Path | None:
+    """The wrangler file whose bindings ``service delete`` checks: the one
+    given with ``--config``, else the one found; ``None`` with ``--force``
+    or when there is no wrangler file (no binding can name the service)."""
+    if args.force:
+        return None
+    if args.config:
+        return Path(args.config)
+    try:
+        found = find_wrangler_file(".")
+    except VPCError:
+        return None
+    return found if found.is_file() else None
 
 
 def _report(args: argparse.Namespace, verb: str, service: VPCService) -> int:
     if args.json:
         _print_json(service.to_api())
     else:
-        print(f"{verb} service {service.name} ({service.service_id}) in {_services_path(args)}")
+        _print(f"{verb} service {service.name} ({service.service_id}) in {_services_path(args)}")
     return 0
 
 
@@ -478,57 +655,74 @@ def _services(args: argparse.Namespace) -> ServicesFile:
 
 
 def cmd_service_list(args: argparse.Namespace) -> int:
-    """``service list``: a table, or the API's JSON list."""
+    """``service list``: a table with ``wrangler vpc service list``'s
+    columns (ports and host as it writes them, the full tunnel id) plus how
+    this machine reaches the tunnel; or the API's JSON list."""
     contents = _services(args)
     if args.json:
         _print_json([s.to_api() for s in contents.services.values()])
         return 0
     if not contents.services:
-        print(f"no services in {contents.path}")
+        _print(f"no services in {contents.path}")
         return 0
-    rows = [(s.service_id, s.name, s.type, _host(s), s.port_for("http"), s.port_for("https"),
-             _tcp_text(s), s.tunnel_id, _transport_url(contents.tunnels.get(s.tunnel_id or "")))
-            for s in contents.services.values()]
-    print(_table(("ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TCP", "TUNNEL ID", "TRANSPORT"), rows))
+    rows = [(s.service_id, s.name, s.type, _ports(s), _host(s), s.tunnel_id, s.created_at, s.updated_at,
+             _transport_url(contents.tunnels.get(s.tunnel_id or ""))) for s in contents.services.values()]
+    print(_table(("ID", "NAME", "TYPE", "PORTS", "HOST", "TUNNEL", "CREATED", "MODIFIED", "TRANSPORT"), rows))
     return 0
 
 
+def _ports(service: VPCService) -> str:
+    """``HTTP:80, HTTPS:443``, as wrangler's list writes ports, but the
+    ports requests really use (defaults included)."""
+    if service.type == "tcp":
+        port = f"TCP:{service.tcp_port if service.tcp_port is not None else '-'}"
+        return port + (f" ({service.app_protocol})" if service.app_protocol else "")
+    return ", ".join(f"{scheme.upper()}:{service.port_for(scheme)}" for scheme in ("http", "https")
+                     if service.port_for(scheme) is not None)
+
+
 def cmd_service_get(args: argparse.Namespace) -> int:
-    """``service get SERVICE``: one service, readable or as API JSON."""
+    """``service get SERVICE``: one service with ``wrangler vpc service
+    get``'s labels, or as API JSON."""
     contents = _services(args)
     service = find_service(contents, args.service)
     if args.json:
         _print_json(service.to_api())
         return 0
-    explicit = service.http_port is not None or service.https_port is not None
-    ports: list[tuple[str, object]] = [
-        ("http_port", _port_text(service, "http", explicit)),
-        ("https_port", _port_text(service, "https", explicit)),
-    ] if service.type == "http" else [("tcp_port", service.tcp_port), ("app_protocol", service.app_protocol)]
-    rows = [
-        ("service_id", service.service_id), ("name", service.name), ("type", service.type),
-        *((key, getattr(service, key)) for key in _HOST_FIELDS if getattr(service, key) is not None),
-        ("resolver_ips", ", ".join(service.resolver_ips) or None),
-        *ports,
-        ("cert_verification_mode", service.cert_verification_mode),
-        *((key, _certificate_text(contents, cert_id)) for key, cert_id in (
-            ("certificate_authority", service.certificate_authority),
-            ("client_certificate", service.client_certificate)) if cert_id is not None),
-        ("tunnel_id", service.tunnel_id),
-        ("transport", _transport_url(contents.tunnels.get(service.tunnel_id or ""))),
-        ("created_at", service.created_at), ("updated_at", service.updated_at),
-    ]
-    width = max(len(key) for key, _ in rows) + 1
-    for key, value in rows:
-        print(f"{key + ':':<{width}} {'-' if value is None else value}")
+    rows = _details(service, contents)
+    width = max(len(label) for label, _ in rows) + 1
+    for label, value in rows:
+        _print(f"{label + ':':<{width}} {'-' if value is None else value}")
     return 0
 
 
-def _tcp_text(service: VPCService) -> str | None:
-    """``5432 (postgresql)`` for a tcp service, else ``None``."""
-    if service.type != "tcp" or service.tcp_port is None:
-        return None
-    return f"{service.tcp_port}" + (f" ({service.app_protocol})" if service.app_protocol else "")
+def _details(service: VPCService, contents: ServicesFile) -> list[tuple[str, object]]:
+    """``service get``'s lines: wrangler's labels, in wrangler's order
+    (host fields and tunnel only when set), then the certificate ids with
+    their local files, then this machine's transport."""
+    rows: list[tuple[str, object]] = [("Service ID", service.service_id), ("Name", service.name),
+                                      ("Type", service.type)]
+    if service.type == "tcp":
+        rows += [("TCP Port", service.tcp_port), ("App Protocol", service.app_protocol)]
+    else:
+        explicit = service.http_port is not None or service.https_port is not None
+        rows += [("HTTP Port", _port_text(service, "http", explicit)),
+                 ("HTTPS Port", _port_text(service, "https", explicit))]
+    rows.append(("Cert Verification Mode", service.cert_verification_mode))
+    rows += [(label, _certificate_text(contents, cert_id)) for label, cert_id in (
+        ("Certificate Authority", service.certificate_authority),
+        ("Client Certificate", service.client_certificate)) if cert_id is not None]
+    rows += [(label, getattr(service, key)) for label, key in (("IPv4", "ipv4"), ("IPv6", "ipv6"),
+                                                                 ("Hostname", "hostname"))
+             if getattr(service, key) is not None]
+    if service.tunnel_id is not None:
+        rows.append(("Tunnel ID", service.tunnel_id))
+    if service.resolver_ips:
+        rows.append(("Resolver IPs", ", ".join(service.resolver_ips)))
+    rows.append(("Transport", _transport_url(contents.tunnels.get(service.tunnel_id or ""))))
+    rows += [(label, value) for label, value in (("Created", service.created_at), ("Modified", service.updated_at))
+             if value is not None]
+    return rows
 
 
 def _certificate_text(contents: ServicesFile, cert_id: str) -> str:
@@ -561,7 +755,7 @@ def cmd_service_pull(args: argparse.Namespace) -> int:
     from .pull import pull_services
 
     account, path = _account_id(args), _services_path(args)
-    plan = pull_services(path, account, dry_run=args.dry_run)
+    plan = pull_services(path, account, dry_run=args.dry_run, **_edit_options(args))
     for change in plan.changes:
         print(change.describe())
     if not plan.changes:
@@ -747,15 +941,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = sum(not p.ok for p in probes)
     if args.json:
         _print_json([p.to_json() for p in probes])
+    if not probes:  # nothing was checked: a misspelt key or a wrong --env should not pass
+        _say(f"{_no_bindings(env)}; nothing to check")
+        return 1
+    if args.json:
         return 1 if failed else 0
-    if not probes:
-        print(f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else ""))
-        return 0
     rows = [(p.binding, p.scheme, p.origin, p.sni, p.transport, _tunnel_cell(p), _ms(p.connect_ms),
              _ms(p.tls_ms), _result_cell(p)) for p in probes]
     print(_table(("BINDING", "SCHEME", "ORIGIN", "SNI", "TRANSPORT", "TUNNEL", "CONNECT", "TLS", "RESULT"), rows))
     print(f"{len(probes) - failed} of {len(probes)} OK" if not failed else f"{failed} of {len(probes)} FAILED")
     return 1 if failed else 0
+
+
+def _no_bindings(env: Env) -> str:
+    return f"no VPC bindings in {env.path}" + (f" [env.{env.environment}]" if env.environment else "")
 
 
 def _result_cell(probe: Probe) -> str:

@@ -357,7 +357,8 @@ def resolve_account_id(given: str | None = None, *, wrangler_file: str | Path | 
 
 def pull_services(path: str | Path, account_id: str, *, dry_run: bool = False,
                   client: Cloudflare | None = None,
-                  services: Sequence[VPCService] | None = None) -> Plan:
+                  services: Sequence[VPCService] | None = None,
+                  **edit_options: Any) -> Plan:
     """Mirror the account's services into the services file: create, update
     and delete by ``service_id``; comments, ``[tunnels]`` and the other tables
     stay; one atomic write, and none when nothing changed.
@@ -368,13 +369,16 @@ def pull_services(path: str | Path, account_id: str, *, dry_run: bool = False,
     :param dry_run: compute the changes, write nothing.
     :param client: a ``cloudflare.Cloudflare`` client (see :func:`make_client`).
     :param services: the account's services when already fetched (no API call).
+    :param edit_options: how the edit waits for the file's lock
+        (``lock_timeout``, ``waiting``: see
+        :func:`~vpc_requests.services_file.replace_services`).
     :returns: the changes (made, or to be made when ``dry_run``).
     :raises CloudflareAPIError: as :func:`fetch_services`; the file is untouched.
     :raises ConfigError: when the file is broken or a service cannot be
         loaded; the file is untouched.
     """
     remote = list(services) if services is not None else fetch_services(account_id, client=client)
-    before = replace_services(path, remote, write=not dry_run)
+    before = replace_services(path, remote, write=not dry_run, **edit_options)
     return plan_changes(before.services, remote)
 
 

@@ -12,7 +12,13 @@ envelope (``{"success": false, "errors": [...]}``) is a
 :class:`~vpc_requests.ConfigError` quoting the API's errors. Editing (:func:`create_service`,
 :func:`update_service`, :func:`delete_service`) goes through ``tomlkit`` so
 comments and layout survive, validates the whole result before writing, and
-replaces the file atomically.
+replaces the file atomically (:func:`write_atomic`).
+
+Every edit is a read-modify-write under the file's lock (:func:`locked`, a
+``filelock`` lock on ``.<name>.lock`` beside the file a symlink resolves to),
+so concurrent editors (several ``vpc-requests`` processes) each see the
+previous one's result and no change is lost; an edit that cannot get the
+lock in time raises :class:`LockTimeout` and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,15 +27,16 @@ import contextlib
 import datetime
 import json
 import os
+import secrets
 import stat
-import tempfile
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import filelock
 import tomlkit
 import tomlkit.items
 
@@ -44,19 +51,26 @@ from .wrangler import (
     Document,
     KeyPath,
     parse_document,
+    read_bindings,
     read_document,
     strip_jsonc,
 )
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_SERVICES_FILE",
     "TUNNEL_SCHEMES",
+    "LockTimeout",
+    "ServiceInUse",
     "ServicesFile",
+    "bindings_using",
     "check_tunnel",
     "create_service",
     "default_services_path",
     "delete_service",
     "find_service",
+    "lock_path",
+    "locked",
     "read_services",
     "replace_services",
     "update_service",
@@ -65,6 +79,12 @@ __all__ = [
 
 #: The services file's name, looked for beside the wrangler file.
 DEFAULT_SERVICES_FILE = "vpc-services.toml"
+
+#: Seconds an edit waits for another edit of the same file to finish.
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+#: Told once, with a sentence saying so, when an edit has to wait for the lock.
+Waiting = Callable[[str], None]
 
 _TOP_KEYS = ("services", "tunnels", "certificates")
 _HOST_FIELDS = ("hostname", "ipv4", "ipv6")
@@ -300,17 +320,110 @@ def find_service(services: ServicesFile, ref: str) -> VPCService:
 # -- editing --------------------------------------------------------------------
 
 
-def create_service(path: str | Path, service: VPCService) -> VPCService:
+class LockTimeout(ConfigError):
+    """Another edit held the services file's lock for longer than the edit
+    was willing to wait; nothing was changed."""
+
+
+class ServiceInUse(ConfigError):
+    """A service that bindings still name was not deleted.
+
+    :param bindings: those bindings (``NAME``, or ``NAME [env.ENV]``).
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, bindings: tuple[str, ...] = ()) -> None:
+        super().__init__(message, path=path)
+        self.bindings = bindings
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_in_use, (self.message, self.path, self.bindings))
+
+
+def _rebuild_in_use(message: str, path: str | None, bindings: tuple[str, ...]) -> ServiceInUse:
+    return ServiceInUse(message, path=path, bindings=bindings)
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of a services file: ``.<name>.lock`` beside the file
+    ``path`` resolves to, so that an edit through a symlink and an edit of
+    the file itself take the same lock. It stays after the edit (removing it
+    would let two editors lock two different files).
+
+    :param path: the services file (it need not exist).
+    """
+    target = Path(os.path.realpath(path))
+    return target.with_name(f".{target.name}.lock")
+
+
+@contextlib.contextmanager
+def locked(path: str | Path, *, timeout: float = DEFAULT_LOCK_TIMEOUT,
+           waiting: Waiting | None = None) -> Iterator[None]:
+    """Hold the edit lock of the services file ``path`` (:func:`lock_path`):
+    every read-modify-write of the file happens inside it. The lock is an OS
+    file lock (``flock``), so it is released when the process ends, however
+    it ends. A new lock file gets the read and write bits of the services
+    file, so that everyone who may edit the file may take its lock.
+
+    :param timeout: seconds to wait for another edit to finish.
+    :param waiting: called once, with a sentence saying so, when the lock is
+        held by another edit and this one has to wait.
+    :raises LockTimeout: when the lock was not free within ``timeout``.
+    :raises ConfigError: when the lock file cannot be created.
+    """
+    where = lock_path(path)
+    try:  # whoever may write the file may take its lock (a shared, group-writable file)
+        mode = stat.S_IMODE(os.stat(path).st_mode) & 0o666 | 0o600
+    except OSError:
+        lock = filelock.FileLock(str(where))
+    else:
+        lock = filelock.FileLock(str(where), mode=mode)
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            if waiting is not None:
+                waiting(f"{path}: another edit of this file is in progress; waiting up to {timeout:g} s "
+                        f"for its lock ({where})")
+            lock.acquire(timeout=timeout)
+    except filelock.Timeout:
+        raise LockTimeout(f"another edit held the lock ({where}) for more than {timeout:g} s; "
+                          "nothing was changed, try again", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create the lock file {where}: {exc.strerror or exc}; nothing was changed",
+                          path=str(path)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def _edit(path: str | Path, lock_timeout: float, waiting: Waiting | None) -> Iterator[_Edit]:
+    """The file read and validated under its lock, which is held until the
+    edit is committed (or has failed)."""
+    with locked(path, timeout=lock_timeout, waiting=waiting):
+        yield _Edit.load(path)
+
+
+def create_service(path: str | Path, service: VPCService, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+                   waiting: Waiting | None = None) -> VPCService:
     """Add ``service`` to the services file (created when missing).
 
     The service gets a new UUID ``service_id`` when it has none, and
     ``created_at`` / ``updated_at`` stamps. In a TOML file the new
     ``[[services]]`` table goes at the end, so nothing already written moves.
 
+    :param lock_timeout: seconds to wait for another edit (:func:`locked`).
+    :param waiting: see :func:`locked`.
     :returns: the service as written.
     :raises ConfigError: when the file is broken, or the id or name is taken.
+    :raises LockTimeout: when another edit held the file too long.
     """
-    edit = _Edit.load(path)
+    with _edit(path, lock_timeout, waiting) as edit:
+        return _create(edit, service)
+
+
+def _create(edit: _Edit, service: VPCService) -> VPCService:
     stamp = _now()
     service = service.replace(service_id=service.service_id or str(uuid.uuid4()),
                               created_at=stamp, updated_at=stamp)
@@ -334,7 +447,8 @@ def create_service(path: str | Path, service: VPCService) -> VPCService:
     return service
 
 
-def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
+def update_service(path: str | Path, ref: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+                   waiting: Waiting | None = None, **changes: Any) -> VPCService:
     """Change fields of the service ``ref`` (an id or a name) in place; keys
     that do not change keep their text, comments and position.
 
@@ -346,12 +460,19 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
     ``type`` drops the ports of the old one: ``update_service(path, "db",
     type="tcp", tcp_port=5432)`` turns an http service into a tcp service.
 
+    :param lock_timeout: seconds to wait for another edit (:func:`locked`).
+    :param waiting: see :func:`locked`.
     :param changes: :class:`VPCService` fields to change (not ``service_id``).
     :returns: the service as written.
     :raises ConfigError: when the file is broken, ``ref`` unknown, the result
         invalid or the new name taken.
+    :raises LockTimeout: when another edit held the file too long.
     """
-    edit = _Edit.load(path)
+    with _edit(path, lock_timeout, waiting) as edit:
+        return _update(edit, ref, changes)
+
+
+def _update(edit: _Edit, ref: str, changes: dict[str, Any]) -> VPCService:
     old = find_service(edit.current, ref)
     if changes.get("service_id", old.service_id) != old.service_id:
         raise ConfigError("the service_id of a service cannot change", path=edit.path, field="service_id")
@@ -377,15 +498,34 @@ def update_service(path: str | Path, ref: str, **changes: Any) -> VPCService:
     return new
 
 
-def delete_service(path: str | Path, ref: str) -> VPCService:
+def delete_service(path: str | Path, ref: str, *, bound_in: str | Path | None = None,
+                   lock_timeout: float = DEFAULT_LOCK_TIMEOUT, waiting: Waiting | None = None) -> VPCService:
     """Remove the service ``ref`` (an id or a name), with the comment lines
     directly above its table.
 
+    :param bound_in: a Worker configuration (wrangler file): refuse to
+        delete a service that a binding of it, in any environment, names
+        (:func:`bindings_using`). ``None`` deletes without looking.
+    :param lock_timeout: seconds to wait for another edit (:func:`locked`).
+    :param waiting: see :func:`locked`.
     :returns: the removed service.
-    :raises ConfigError: when the file is broken or ``ref`` unknown.
+    :raises ServiceInUse: when bindings of ``bound_in`` name the service.
+    :raises ConfigError: when the file (or ``bound_in``) is broken or ``ref``
+        unknown.
+    :raises LockTimeout: when another edit held the file too long.
     """
-    edit = _Edit.load(path)
+    with _edit(path, lock_timeout, waiting) as edit:
+        return _delete(edit, ref, bound_in)
+
+
+def _delete(edit: _Edit, ref: str, bound_in: str | Path | None) -> VPCService:
     old = find_service(edit.current, ref)
+    if bound_in is not None:
+        users = bindings_using(bound_in, old)
+        if users:
+            raise ServiceInUse(f"service {old.name or '?'} ({old.service_id}) is still named by "
+                               f"{'binding' if len(users) == 1 else 'bindings'} {', '.join(users)} in {bound_in}; "
+                               "nothing was deleted", path=edit.path, bindings=tuple(users))
     index = edit.index(old)
     if edit.json is not None:
         del edit.json_list()[index]
@@ -402,7 +542,8 @@ def delete_service(path: str | Path, ref: str) -> VPCService:
     return old
 
 
-def replace_services(path: str | Path, services: Iterable[VPCService], *, write: bool = True) -> ServicesFile:
+def replace_services(path: str | Path, services: Iterable[VPCService], *, write: bool = True,
+                     lock_timeout: float = DEFAULT_LOCK_TIMEOUT, waiting: Waiting | None = None) -> ServicesFile:
     """Make the services file hold exactly ``services``, matched by
     ``service_id``, in one atomic write (what ``service pull`` does).
 
@@ -415,9 +556,12 @@ def replace_services(path: str | Path, services: Iterable[VPCService], *, write:
 
     :param services: the services, each with a ``service_id``.
     :param write: ``False`` checks that the edit can be made but writes nothing.
+    :param lock_timeout: seconds to wait for another edit (:func:`locked`).
+    :param waiting: see :func:`locked`.
     :returns: what the file held before.
     :raises ConfigError: when the file is broken, a service has no
         ``service_id`` or two share one; the file is then left as it was.
+    :raises LockTimeout: when another edit held the file too long.
     """
     wanted: dict[str, VPCService] = {}
     for service in services:
@@ -426,7 +570,8 @@ def replace_services(path: str | Path, services: Iterable[VPCService], *, write:
         if service.service_id in wanted:
             raise ConfigError(f"service_id {service.service_id!r} is given more than once", path=str(path))
         wanted[service.service_id] = service
-    return _replace(_Edit.load(path), wanted, write)
+    with _edit(path, lock_timeout, waiting) as edit:
+        return _replace(edit, wanted, write)
 
 
 def _replace(edit: _Edit, wanted: Mapping[str, VPCService], write: bool) -> ServicesFile:
@@ -488,6 +633,31 @@ def _replace_toml(edit: _Edit, wanted: Mapping[str, VPCService], changed: list[s
             document = parse_document(text, edit.path) if text.strip() else None
             text = _append_table(document, text, obj)
     return text
+
+
+def bindings_using(wrangler: str | Path, service: VPCService) -> list[str]:
+    """The bindings of a Worker configuration that name ``service``, by its
+    ``service_id`` or (``service = "<name>"``) by its name, at the top level
+    and in every ``[env.NAME]``.
+
+    :param wrangler: the wrangler file.
+    :returns: ``NAME`` for a top-level binding, ``NAME [env.ENV]`` for one of
+        an environment, in file order.
+    :raises ConfigError: when the file is missing or broken (so whether the
+        service is in use cannot be told).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConfigWarning)
+        document = read_document(wrangler)
+        envs = document.data.get("env") if isinstance(document.data, Mapping) else None
+        names: list[str | None] = [None, *(envs if isinstance(envs, Mapping) else ())]
+        found: list[str] = []
+        for environment in names:
+            for spec in read_bindings(document, environment):
+                if (spec.service_id is not None and spec.service_id == service.service_id) or (
+                        spec.service is not None and spec.service == service.name):
+                    found.append(spec.binding if environment is None else f"{spec.binding} [env.{environment}]")
+    return found
 
 
 class _Edit:
@@ -711,36 +881,89 @@ def _now() -> str:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically: a temporary file in the same
-    directory, then :func:`os.replace`. The file's mode is kept (a new file
-    gets the usual ``0o666 & ~umask``); a symlink's target is written.
+    """Replace the contents of ``path`` with ``text`` atomically: a temporary
+    file in the same directory, written and flushed to disk, then
+    :func:`os.replace`, so a reader sees the old file or the new one, never
+    a part. On any error the file is left as it was.
 
-    :raises OSError: when the directory is not writable; ``path`` is then untouched.
+    - A symlink is followed: its target is replaced, the link stays a link.
+    - The file's owner, group and mode are kept (a new file gets
+      ``0o666 & ~umask``); other metadata (ACLs, extended attributes) are not.
+    - A file with more than one hard link is refused: replacing it would
+      leave its other names with the old contents.
+
+    :raises ConfigError: for a hard-linked file, or one whose owner or group
+        this process cannot give the new file; the file is untouched.
+    :raises OSError: when the directory is not writable; the file is untouched.
     """
     target = os.path.realpath(path)
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
+        before: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target),
-                                         prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        before = None
+    if before is not None and before.st_nlink > 1:
+        raise ConfigError(
+            f"the file has {before.st_nlink} hard links; replacing it would leave the other names "
+            "with the old contents, so nothing was changed. Edit a file with one name (a symlink "
+            "is fine)", path=str(path))
+    directory = os.path.dirname(target)
+    handle, temporary = _temporary(directory, os.path.basename(target), 0o600 if before else 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            if before is not None:
+                _keep_owner_and_mode(out.fileno(), temporary, before, str(path))
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temporary, mode)
         os.replace(temporary, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise
+    _fsync_directory(directory)
 
 
-def _umask() -> int:
-    """The process umask (read by setting it, so not thread-safe)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _temporary(directory: str, name: str, mode: int) -> tuple[int, str]:
+    """A new file ``.<name>.<random>.tmp`` in ``directory``, opened for
+    writing, created with ``mode`` (less the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, flags, mode), temporary
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+    raise FileExistsError(f"no free temporary name in {directory}")  # pragma: no cover
+
+
+def _keep_owner_and_mode(handle: int, temporary: str, before: os.stat_result, path: str) -> None:
+    """Give the open temporary file the owner, group and mode of the file
+    it replaces (owner first: a change of owner may clear set-id bits).
+    Windows reports no owner (0, 0) and, before Python 3.13, has no
+    ``fchmod``."""
+    now = os.fstat(handle)
+    if (now.st_uid, now.st_gid) != (before.st_uid, before.st_gid):
+        try:
+            os.fchown(handle, before.st_uid, before.st_gid)
+        except PermissionError:
+            raise ConfigError(
+                f"cannot keep the file's owner and group (uid {before.st_uid}, gid {before.st_gid}) on the "
+                "new contents, so nothing was changed; edit it as its owner", path=path) from None
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle, stat.S_IMODE(before.st_mode))
+    else:  # pragma: no cover - Windows before Python 3.13
+        os.chmod(temporary, stat.S_IMODE(before.st_mode))
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename durable, where the platform allows it."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(handle)
+    except OSError:  # pragma: no cover - file systems that cannot
+        pass
+    finally:
+        os.close(handle)
