@@ -273,6 +273,10 @@ class _DialerMixin(_MixinBase):
 class VPCHTTPConnection(_DialerMixin, HTTPConnection):
     """A plain http connection to a binding's service."""
 
+    def __str__(self) -> str:
+        # As urllib3 names it in the errors' text (see VPCHTTPConnectionPool).
+        return f"HTTPConnection(host={self.host!r}, port={self.port!r})"
+
 
 class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
     """A TLS connection to a binding's service (SNI from the URL).
@@ -284,6 +288,9 @@ class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
     """
 
     _vpc_tls_tunnel = False
+
+    def __str__(self) -> str:
+        return f"HTTPSConnection(host={self.host!r}, port={self.port!r})"
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
@@ -365,9 +372,17 @@ def _outgoing_headers(headers: Mapping[str, Any], exchange: Exchange) -> Mapping
 class VPCHTTPConnectionPool(_ExchangeMixin, HTTPConnectionPool):
     ConnectionCls = VPCHTTPConnection
 
+    def __str__(self) -> str:
+        # urllib3 puts the pool in its errors' text; requests users match
+        # "HTTPConnectionPool(host=..., port=...)" there.
+        return f"HTTPConnectionPool(host={self.host!r}, port={self.port!r})"
+
 
 class VPCHTTPSConnectionPool(_ExchangeMixin, HTTPSConnectionPool):
     ConnectionCls = VPCHTTPSConnection
+
+    def __str__(self) -> str:
+        return f"HTTPSConnectionPool(host={self.host!r}, port={self.port!r})"
 
 
 def _pool_key_class() -> type[PoolKey]:
