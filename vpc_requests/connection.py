@@ -17,7 +17,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from requests.structures import CaseInsensitiveDict
@@ -31,7 +31,15 @@ from .abort import current_scope, watch
 from .errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
 from .resolver import require_dns, resolver_for
 from .service import VPCService
-from .tunnels import Transport, http_connect, open_socket, parse_tunnel, require_socks, socks_connect
+from .tunnels import (
+    Transport,
+    http_connect,
+    open_socket,
+    parse_tunnel,
+    redact_url,
+    require_socks,
+    socks_connect,
+)
 
 __all__ = [
     "EXCHANGE",
@@ -72,7 +80,12 @@ class Dialer:
     """
 
     service: VPCService
-    tunnel: str | None = None
+    tunnel: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # It is in every pool key (VPCPoolKey.key_vpc_dialer): never the password.
+        shown = "" if self.tunnel is None else f", tunnel={redact_url(self.tunnel)!r}"
+        return f"Dialer(service={self.service!r}{shown})"
 
     def __post_init__(self) -> None:
         transport = parse_tunnel(self.tunnel)
