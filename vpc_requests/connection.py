@@ -225,9 +225,29 @@ else:
     _MixinBase = object
 
 
+def _as_urllib3(obj: object, text: str) -> str:
+    """``text`` (``str()`` of one of our pool or connection classes) as
+    urllib3 prints its own class: urllib3 puts pools and connections in its
+    errors' text, and requests users match ``HTTPConnectionPool(host=...``
+    there. urllib3 2.0 prints a connection as ``<urllib3.connection.
+    HTTPConnection object at 0x...>``, later versions as
+    ``HTTPConnection(host=..., port=...)``."""
+    ours = type(obj)
+    base = next(cls for cls in ours.__mro__ if cls.__module__.startswith("urllib3."))
+    text = text.replace(f"{ours.__module__}.{ours.__qualname__}", f"{base.__module__}.{base.__qualname__}")
+    return text.replace(f"{ours.__name__}(", f"{base.__name__}(")
+
+
 class _DialerMixin(_MixinBase):
     """Opens the socket through the pool's :class:`Dialer` and ties the
     connection to the running fetch's abort scope."""
+
+    def __str__(self) -> str:
+        return _as_urllib3(self, super().__str__())
+
+    def __repr__(self) -> str:
+        # urllib3 2.0 puts repr(connection) in ConnectTimeoutError's text
+        return _as_urllib3(self, super().__repr__())
 
     vpc_dialer: Dialer
     vpc_scope: Any = None
@@ -286,11 +306,6 @@ class _DialerMixin(_MixinBase):
 class VPCHTTPConnection(_DialerMixin, HTTPConnection):
     """A plain http connection to a binding's service."""
 
-    def __str__(self) -> str:
-        # As urllib3 names it in the errors' text (see VPCHTTPConnectionPool).
-        return f"HTTPConnection(host={self.host!r}, port={self.port!r})"
-
-
 class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
     """A TLS connection to a binding's service (SNI from the URL).
 
@@ -301,10 +316,6 @@ class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
     """
 
     _vpc_tls_tunnel = False
-
-    def __str__(self) -> str:
-        return f"HTTPSConnection(host={self.host!r}, port={self.port!r})"
-
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         self._vpc_tls_tunnel = isinstance(sock, ssl.SSLSocket)
@@ -359,7 +370,10 @@ EXCHANGE: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
 class _ExchangeMixin:
     """Sends the headers of the request with ``Host`` from the URL first (as
     http.client puts it), unless the caller set ``Host``; never changes the
-    mapping it is given."""
+    mapping it is given. Printed as urllib3 prints its pool."""
+
+    def __str__(self) -> str:
+        return _as_urllib3(self, super().__str__())
 
     def urlopen(self, method: str, url: str, body: Any = None, headers: Any = None, *args: Any, **kwargs: Any) -> Any:
         exchange = EXCHANGE.get()
@@ -385,18 +399,8 @@ def _outgoing_headers(headers: Mapping[str, Any], exchange: Exchange) -> Mapping
 class VPCHTTPConnectionPool(_ExchangeMixin, HTTPConnectionPool):
     ConnectionCls = VPCHTTPConnection
 
-    def __str__(self) -> str:
-        # urllib3 puts the pool in its errors' text; requests users match
-        # "HTTPConnectionPool(host=..., port=...)" there.
-        return f"HTTPConnectionPool(host={self.host!r}, port={self.port!r})"
-
-
 class VPCHTTPSConnectionPool(_ExchangeMixin, HTTPSConnectionPool):
     ConnectionCls = VPCHTTPSConnection
-
-    def __str__(self) -> str:
-        return f"HTTPSConnectionPool(host={self.host!r}, port={self.port!r})"
-
 
 def _pool_key_class() -> type[PoolKey]:
     """A namedtuple of urllib3's ``PoolKey`` fields (which vary across urllib3
