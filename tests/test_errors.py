@@ -31,6 +31,7 @@ from vpc_requests import (
     VPCService,
 )
 from vpc_requests.errors import CODE_CLASSES, classify, error_response, proxy_error, translate
+from vpc_requests.probe import probe_binding
 from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, closed_port
 
 NAME = "internal-api.company.local"
@@ -518,3 +519,16 @@ def test_twin_a_refused_tunnel_does_not_blame_the_service(bindings: Callable[...
     assert message.startswith("ProxyError: connection_refused (")
     assert f"tunnel http://127.0.0.1:{port} refused the connection" in message
     assert "is the service running" not in message
+
+
+def test_check_gives_the_same_advice(https_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+    # vpc-requests check probes with its own handshake: same advice as a fetch
+    (refused,) = probe_binding(bindings(closed_port()), timeout=2)
+    assert refused.code == "connection_refused"
+    assert "is the service running at that address" in refused.detail
+    (untrusted,) = probe_binding(bindings(https_service.port, tls=True), timeout=2)
+    assert untrusted.code == "tls_certificate_error"
+    assert "--cacert" in untrusted.detail and "verify=" in untrusted.detail
+    # the twin: given the CA, the same probe passes
+    (trusted,) = probe_binding(bindings(https_service.port, tls=True), timeout=2, verify=https_service.ca_path)
+    assert trusted.result == "OK", trusted.detail

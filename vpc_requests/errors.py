@@ -51,6 +51,7 @@ __all__ = [
     "RedirectError",
     "RoutingError",
     "VPCError",
+    "advice",
     "error_response",
     "from_transport",
     "proxy_error",
@@ -463,7 +464,7 @@ def translate(
         args, response = (raised,), None
     return cls(
         found, *args, binding=binding, origin=origin, detail=_detail(exc),
-        hint=_hint(found, raised, origin), request=request, response=response,
+        hint=advice(found, raised, origin), request=request, response=response,
     )
 
 
@@ -477,9 +478,17 @@ _UNTRUSTED = {
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
-def _hint(code: str, raised: BaseException, origin: str | None) -> str:
-    """What to do about a failure, for the end of its message ("" when the
-    message says it all, or a tunnel's own message already explains)."""
+def advice(code: str, raised: BaseException, origin: str | None = None) -> str:
+    """What to do about a failure, for the end of its message: whether the
+    service runs at that address (a refused direct connection), how to trust
+    its CA or what name is checked (a certificate error).
+
+    :param code: the failure's code.
+    :param raised: the error (its chain is searched).
+    :param origin: ``host:port`` that was connected to.
+    :returns: the advice, ``""`` when there is none to give (a tunnel's own
+        message already says what to check).
+    """
     chain = _causes(raised)
     if any(isinstance(err, ProxyError) for err in chain):
         return ""  # a tunnel's or resolver's failure: its message says what to do
@@ -498,7 +507,7 @@ def _hint(code: str, raised: BaseException, origin: str | None) -> str:
                 "whose host the certificate names, or the service's cert_verification_mode = "
                 "'verify_ca' to check the chain only"
             )
-        if number is None or number in _UNTRUSTED:
+        if number in _UNTRUSTED:
             return (
                 "the service's certificate is not signed by a CA this client trusts: give that CA "
                 "with verify='/path/to/ca.pem' (CLI: --cacert FILE; or REQUESTS_CA_BUNDLE), or, for "
