@@ -532,3 +532,17 @@ def test_check_gives_the_same_advice(https_service: PrivateService, bindings: Ca
     # the twin: given the CA, the same probe passes
     (trusted,) = probe_binding(bindings(https_service.port, tls=True), timeout=2, verify=https_service.ca_path)
     assert trusted.result == "OK", trusted.detail
+
+
+def test_translate_keeps_requests_own_args_objects() -> None:
+    reason = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    retries = urllib3.exceptions.MaxRetryError(None, "/x?token=t", reason)  # type: ignore[arg-type]
+    request = requests.Request("GET", "http://h.example/x?token=t").prepare()
+    raised = requests.ConnectionError(retries, request=request)
+    ours = translate(raised, binding=BINDING, origin="h:1")
+    assert ours.args == raised.args and ours.args[0] is retries and ours.args[0].reason is reason
+    assert ours.request is request and ours.response is None
+    assert "token=t" not in str(ours) and "<path hidden>" in str(ours)
+    # the twin: a failure of our own has its message as args[0]
+    own = proxy_error("dns_error", binding=BINDING, detail="no such name")
+    assert own.args == (str(own),)
