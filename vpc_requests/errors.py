@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import pickle
 import socket
 import ssl
 from typing import Any
@@ -128,8 +129,6 @@ class AbortError(VPCError, requests.RequestException):
     def __reduce__(self) -> tuple[Any, ...]:
         reason = self.reason
         try:
-            import pickle
-
             pickle.dumps(reason)
         except Exception:
             reason = repr(reason)
@@ -230,8 +229,6 @@ def _without_path(text: str, first: object) -> str:
 
 
 def _pickles(value: object) -> bool:
-    import pickle
-
     try:
         pickle.dumps(value)
     except Exception:
