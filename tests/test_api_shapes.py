@@ -223,15 +223,18 @@ def test_the_tools_work_with_a_tcp_service_in_the_file(project: Path, run: Calla
     listing = run("service", "list")
     assert listing.code == 0, listing.err
     db_row = listing.out.splitlines()[2].split()
-    assert db_row[:4] == ["svc-db", "db", "tcp", "127.0.0.1"] and f"{port}" in db_row
+    assert db_row[:6] == ["svc-db", "db", "tcp", f"TCP:{port}", "(postgresql)", "127.0.0.1"]
     got = run("service", "get", "db")
-    assert got.code == 0 and "tcp_port:" in got.out and "app_protocol:           postgresql" in got.out
+    details = dict(line.split(":", 1) for line in got.out.splitlines())
+    assert got.code == 0 and details["Type"].strip() == "tcp"
+    assert details["TCP Port"].strip() == port and details["App Protocol"].strip() == "postgresql"
     assert json.loads(run("service", "get", "db", "--json").out)["tcp_port"] == int(port)
     assert run("service", "update", "api", "--https-port", "8443").code == 0
     assert run("service", "update", "db", "--tcp-port", "6432").code == 0
     text = (project / "vpc-services.toml").read_text()
     assert "tcp_port = 6432   # pgbouncer" in text and "# the orders database" in text
-    assert run("service", "delete", "api").code == 0
+    assert run("service", "delete", "api").code == 2  # binding API still names it
+    assert run("service", "delete", "api", "--force").code == 0
     assert list(read_services(project / "vpc-services.toml").services) == ["svc-db"]
 
 

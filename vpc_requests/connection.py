@@ -17,7 +17,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from requests.structures import CaseInsensitiveDict
@@ -31,7 +31,15 @@ from .abort import current_scope, watch
 from .errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
 from .resolver import require_dns, resolver_for
 from .service import VPCService
-from .tunnels import Transport, http_connect, open_socket, parse_tunnel, require_socks, socks_connect
+from .tunnels import (
+    Transport,
+    http_connect,
+    open_socket,
+    parse_tunnel,
+    redact_url,
+    require_socks,
+    socks_connect,
+)
 
 __all__ = [
     "EXCHANGE",
@@ -72,7 +80,12 @@ class Dialer:
     """
 
     service: VPCService
-    tunnel: str | None = None
+    tunnel: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        # It is in every pool key (VPCPoolKey.key_vpc_dialer): never the password.
+        shown = "" if self.tunnel is None else f", tunnel={redact_url(self.tunnel)!r}"
+        return f"Dialer(service={self.service!r}{shown})"
 
     def __post_init__(self) -> None:
         transport = parse_tunnel(self.tunnel)
@@ -212,9 +225,29 @@ else:
     _MixinBase = object
 
 
+def _as_urllib3(obj: object, text: str) -> str:
+    """``text`` (``str()`` of one of our pool or connection classes) as
+    urllib3 prints its own class: urllib3 puts pools and connections in its
+    errors' text, and requests users match ``HTTPConnectionPool(host=...``
+    there. urllib3 2.0 prints a connection as ``<urllib3.connection.
+    HTTPConnection object at 0x...>``, later versions as
+    ``HTTPConnection(host=..., port=...)``."""
+    ours = type(obj)
+    base = next(cls for cls in ours.__mro__ if cls.__module__.startswith("urllib3."))
+    text = text.replace(f"{ours.__module__}.{ours.__qualname__}", f"{base.__module__}.{base.__qualname__}")
+    return text.replace(f"{ours.__name__}(", f"{base.__name__}(")
+
+
 class _DialerMixin(_MixinBase):
     """Opens the socket through the pool's :class:`Dialer` and ties the
     connection to the running fetch's abort scope."""
+
+    def __str__(self) -> str:
+        return _as_urllib3(self, super().__str__())
+
+    def __repr__(self) -> str:
+        # urllib3 2.0 puts repr(connection) in ConnectTimeoutError's text
+        return _as_urllib3(self, super().__repr__())
 
     vpc_dialer: Dialer
     vpc_scope: Any = None
@@ -273,7 +306,6 @@ class _DialerMixin(_MixinBase):
 class VPCHTTPConnection(_DialerMixin, HTTPConnection):
     """A plain http connection to a binding's service."""
 
-
 class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
     """A TLS connection to a binding's service (SNI from the URL).
 
@@ -284,7 +316,6 @@ class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
     """
 
     _vpc_tls_tunnel = False
-
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         self._vpc_tls_tunnel = isinstance(sock, ssl.SSLSocket)
@@ -339,7 +370,10 @@ EXCHANGE: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
 class _ExchangeMixin:
     """Sends the headers of the request with ``Host`` from the URL first (as
     http.client puts it), unless the caller set ``Host``; never changes the
-    mapping it is given."""
+    mapping it is given. Printed as urllib3 prints its pool."""
+
+    def __str__(self) -> str:
+        return _as_urllib3(self, super().__str__())
 
     def urlopen(self, method: str, url: str, body: Any = None, headers: Any = None, *args: Any, **kwargs: Any) -> Any:
         exchange = EXCHANGE.get()
@@ -365,10 +399,8 @@ def _outgoing_headers(headers: Mapping[str, Any], exchange: Exchange) -> Mapping
 class VPCHTTPConnectionPool(_ExchangeMixin, HTTPConnectionPool):
     ConnectionCls = VPCHTTPConnection
 
-
 class VPCHTTPSConnectionPool(_ExchangeMixin, HTTPSConnectionPool):
     ConnectionCls = VPCHTTPSConnection
-
 
 def _pool_key_class() -> type[PoolKey]:
     """A namedtuple of urllib3's ``PoolKey`` fields (which vary across urllib3

@@ -20,7 +20,7 @@ The tree::
 
 Every concrete :class:`ProxyError` is also exactly the ``requests`` exception
 plain ``requests`` raises for the same failure, so existing
-``except requests.ConnectionError`` code keeps working: :func:`translate`
+``except requests.ConnectionError`` code keeps working: ``translate()``
 picks the class from what ``requests`` raised and only the ``.code`` from the
 cause (a read timeout while the body arrives is a ``ConnectionError`` with
 ``connection_read_timeout``, as in ``requests``).
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import pickle
 import socket
 import ssl
 from typing import Any
@@ -51,6 +52,7 @@ __all__ = [
     "RedirectError",
     "RoutingError",
     "VPCError",
+    "advice",
     "error_response",
     "from_transport",
     "proxy_error",
@@ -127,8 +129,6 @@ class AbortError(VPCError, requests.RequestException):
     def __reduce__(self) -> tuple[Any, ...]:
         reason = self.reason
         try:
-            import pickle
-
             pickle.dumps(reason)
         except Exception:
             reason = repr(reason)
@@ -138,22 +138,37 @@ class AbortError(VPCError, requests.RequestException):
 class ProxyError(VPCError, requests.RequestException):
     """The binding could not reach, or hear from, its service.
 
-    The message starts ``ProxyError: <code>`` as in Workers.
+    ``str(e)`` starts ``ProxyError: <code>`` as in Workers, then names the
+    binding and the origin. A failure translated from what ``requests``
+    raised (``translate()``) carries exactly that exception's ``args``
+    (``args[0]`` the urllib3 exception, so ``e.args[0].reason`` works),
+    ``.request`` and ``.response``, and its text follows the prefix (with
+    the URL's path and query, which may hold a token, as ``<path hidden>``)::
+
+        ProxyError: connection_read_timeout (binding 'X', origin 10.0.1.50:8080):
+        HTTPConnectionPool(host='10.0.1.50', port=8080): Read timed out. (read timeout=2.0)
+
+    A failure of our own (a tunnel's, a ``resolver_ips`` lookup's) has the
+    whole message as ``args[0]``.
 
     :param code: one of Cloudflare's documented codes (RFC 9209 Proxy-Status
         error types), such as ``connection_refused``.
+    :param args: the ``args`` of the ``requests`` exception this failure
+        is (none for a failure of our own).
     :param binding: the binding's name.
     :param origin: ``host:port`` the binding connects to.
-    :param detail: what the underlying library said.
+    :param detail: what the underlying library said (the innermost message).
+    :param hint: what to do about it, appended to the message.
     """
 
     def __init__(
         self,
         code: str,
-        *,
+        *args: Any,
         binding: str | None = None,
         origin: str | None = None,
         detail: str = "",
+        hint: str = "",
         request: requests.PreparedRequest | None = None,
         response: requests.Response | None = None,
     ) -> None:
@@ -161,6 +176,7 @@ class ProxyError(VPCError, requests.RequestException):
         self.binding = binding
         self.origin = origin
         self.detail = detail
+        self.hint = hint
         text = f"ProxyError: {code}"
         context = ", ".join(
             part
@@ -172,19 +188,52 @@ class ProxyError(VPCError, requests.RequestException):
         )
         if context:
             text += f" ({context})"
-        if detail:
-            text += f": {detail}"
-        super().__init__(text, request=request, response=response)
+        if args:
+            super().__init__(*args, request=request, response=response)
+            said = _without_path(super().__str__(), args[0])
+        else:
+            said = detail
+        if said:
+            text += f": {said}"
+        if hint:
+            text += f"; {hint}"
+        if not args:
+            super().__init__(text, request=request, response=response)
+        self._message = text
+
+    def __str__(self) -> str:
+        return self._message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild,
-            (
-                type(self),
-                (self.code,),
-                {"binding": self.binding, "origin": self.origin, "detail": self.detail},
-            ),
-        )
+        # urllib3's exceptions pickle without their pool (their text then
+        # changes), so the message travels as it is; what does not pickle
+        # (a request with a lambda hook) is left behind.
+        args = self.args if self._message != (self.args[0] if self.args else None) else ()
+        kwargs = {"binding": self.binding, "origin": self.origin, "detail": self.detail, "hint": self.hint}
+        state: dict[str, Any] = {"_message": self._message}
+        if not _pickles(args):
+            args = tuple(repr(arg) for arg in args)
+        if self.request is not None and _pickles(self.request):
+            state["request"] = self.request
+        return (_rebuild, (type(self), (self.code, *args), kwargs), state)
+
+
+def _without_path(text: str, first: object) -> str:
+    """urllib3's text without the request's path and query (a token in a
+    path or query must not reach logs through ``str(e)``); ``e.args[0].url``
+    and ``e.request.url`` still have them."""
+    url = getattr(first, "url", None) if isinstance(first, u3.RequestError) else None
+    if url and url != "/":
+        return text.replace(f"url: {url} (", "url: <path hidden> (", 1)
+    return text
+
+
+def _pickles(value: object) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
 
 
 class ProxyConnectionError(ProxyError, requests.ConnectionError):
@@ -212,7 +261,7 @@ def _rebuild(cls: type[BaseException], args: tuple[Any, ...], kwargs: dict[str, 
 
 
 #: Which exception class :func:`proxy_error` builds for each code (a
-#: failure of our own, such as a tunnel's). :func:`translate` does not use
+#: failure of our own, such as a tunnel's). ``translate()`` does not use
 #: it: a translated failure is the class plain ``requests`` raised.
 CODE_CLASSES: dict[str, type[ProxyError]] = {
     "connection_refused": ProxyConnectionError,
@@ -403,7 +452,65 @@ def translate(
     raised = _as_requests(exc)
     found = code or classify(raised)
     cls = next((ours for theirs, ours in _MIRRORS if isinstance(raised, theirs)), ProxyConnectionError)
-    return cls(found, binding=binding, origin=origin, detail=_detail(exc), request=request)
+    if isinstance(raised, requests.RequestException):
+        args = raised.args
+        if isinstance(raised.request, requests.PreparedRequest):
+            request = raised.request
+        response = raised.response
+    else:
+        args, response = (raised,), None
+    return cls(
+        found, *args, binding=binding, origin=origin, detail=_detail(exc),
+        hint=advice(found, raised, origin), request=request, response=response,
+    )
+
+
+#: OpenSSL's verify results that mean "no CA this client trusts signed it".
+_UNTRUSTED = {
+    18,  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+    19,  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+    20,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21,  # X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+}
+_NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+
+
+def advice(code: str, raised: BaseException, origin: str | None = None) -> str:
+    """What to do about a failure, for the end of its message: whether the
+    service runs at that address (a refused direct connection), how to trust
+    its CA or what name is checked (a certificate error).
+
+    :param code: the failure's code.
+    :param raised: the error (its chain is searched).
+    :param origin: ``host:port`` that was connected to.
+    :returns: the advice, ``""`` when there is none to give (a tunnel's own
+        message already says what to check).
+    """
+    chain = _causes(raised)
+    if any(isinstance(err, ProxyError) for err in chain):
+        return ""  # a tunnel's or resolver's failure: its message says what to do
+    if code == "connection_refused":
+        where = f" at {origin}" if origin else ""
+        return (
+            f"nothing accepts connections{where}: is the service running at that address and port? "
+            "(check the service's host and http_port/https_port)"
+        )
+    if code == "tls_certificate_error":
+        verify = next((err for err in chain if isinstance(err, ssl.SSLCertVerificationError)), None)
+        number = getattr(verify, "verify_code", None)
+        if number in _NAME_MISMATCH:
+            return (
+                "the certificate does not name the URL's host, which is what is checked: use a URL "
+                "whose host the certificate names, or the service's cert_verification_mode = "
+                "'verify_ca' to check the chain only"
+            )
+        if number in _UNTRUSTED:
+            return (
+                "the service's certificate is not signed by a CA this client trusts: give that CA "
+                "with verify='/path/to/ca.pem' (CLI: --cacert FILE; or REQUESTS_CA_BUNDLE), or, for "
+                "testing only, verify=False / the service's cert_verification_mode = 'disabled'"
+            )
+    return ""
 
 
 #: Our class for each ``requests`` exception a transport failure can be,
@@ -426,7 +533,7 @@ _BODY_WRAPS: tuple[tuple[tuple[type[BaseException], ...], type[requests.RequestE
 
 
 def _as_requests(exc: BaseException) -> BaseException:
-    """``exc`` as plain ``requests`` raises it (see :func:`translate`)."""
+    """``exc`` as plain ``requests`` raises it (see ``translate()``)."""
     if isinstance(exc, requests.RequestException):
         return exc
     for raw, wrapper in _BODY_WRAPS:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib3.util.ssltransport import SSLTransport
 
 from .connection import Dialer
-from .errors import ConfigError, ProxyError, classify
+from .errors import ConfigError, ProxyError, advice, classify
 from .routing import is_ip
 from .service import VPCService
 from .tls import pool_kwargs
@@ -278,7 +278,7 @@ def _probe(
         return done(code=exc.code, detail=exc.detail or str(exc))
     except OSError as exc:
         code = "connection_timeout" if isinstance(exc, (TimeoutError, socket.timeout)) else classify(exc)
-        return done(code=code, detail=_text(exc))
+        return done(code=code, detail=_advised(_text(exc), code, exc, origin))
     connect_ms = _since(started)
     address = _peer(sock) if dialer.transport.kind == "direct" else None
     with sock:
@@ -288,7 +288,9 @@ def _probe(
         try:
             _handshake(sock, tls.context, tls.server_hostname, timeout)
         except (OSError, ValueError) as exc:
-            return done(code=classify(exc), detail=_tls_text(exc), connect_ms=connect_ms, address=address)
+            code = classify(exc)
+            return done(code=code, detail=_advised(_tls_text(exc), code, exc, origin),
+                        connect_ms=connect_ms, address=address)
         return done(connect_ms=connect_ms, tls_ms=_since(started), address=address)
 
 
@@ -314,6 +316,12 @@ def _peer(sock: socket.socket) -> str | None:
 
 def _since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+def _advised(detail: str, code: str, exc: BaseException, origin: str) -> str:
+    """``detail`` and what to do about it (:func:`~vpc_requests.errors.advice`)."""
+    hint = advice(code, exc, origin)
+    return f"{detail}; {hint}" if hint else detail
 
 
 def _text(exc: BaseException) -> str:

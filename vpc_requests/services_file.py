@@ -259,7 +259,7 @@ def _id(service: VPCService) -> str:
 
 def _tunnels(document: Document, raw: object) -> dict[str, str]:
     if not isinstance(raw, Mapping):
-        raise document.error(f"must be a table of tunnel_id = \"transport URL\", got {_describe(raw)}",
+        raise document.error(f"must be a table of tunnel_id = \"transport URL\", got {_a(_type_name(raw))}",
                              ("tunnels",))
     tunnels: dict[str, str] = {}
     for tunnel_id, url in raw.items():
@@ -268,6 +268,17 @@ def _tunnels(document: Document, raw: object) -> dict[str, str]:
         except ConfigError as exc:
             raise document.error(exc.message, ("tunnels", tunnel_id)) from None
     return tunnels
+
+
+def _type_name(value: object) -> str:
+    """The TOML/JSON name of a value's type, for messages that must not show
+    the value."""
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "table"}
+    return next((name for kind, name in names.items() if isinstance(value, kind)), type(value).__name__)
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
 def check_tunnel(url: object) -> str:
@@ -283,8 +294,10 @@ def check_tunnel(url: object) -> str:
         shows a password.
     """
     if not isinstance(url, str):
+        # Only the value's type: a list or table may hold a URL with its
+        # password.
         raise ConfigError(f"must be 'direct' or a URL socks5://, socks5h://, http:// or https://, "
-                          f"got {_describe(url)}")
+                          f"got {_a(_type_name(url))} (not a string)")
     try:
         parse_tunnel(str(url))
     except ConfigError:

@@ -27,6 +27,7 @@ import base64
 import functools
 import logging
 import os
+import re
 import socket
 import ssl
 import time
@@ -47,6 +48,7 @@ __all__ = [
     "open_socket",
     "parse_tunnel",
     "probe_tunnel",
+    "redact_url",
     "require_socks",
     "socks_connect",
 ]
@@ -83,6 +85,9 @@ class Transport:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        return f"Transport({self.url!r})"
+
     @property
     def kind(self) -> str:
         """``direct``, ``socks`` or ``connect``."""
@@ -103,16 +108,43 @@ class Transport:
 
     @property
     def url(self) -> str:
-        """The transport URL fit for messages: the password is ``***``."""
+        """The transport URL fit for messages, through :func:`redact_url`:
+        ``user:***@`` for a password, ``***@`` for a lone user name (it may
+        be a token)."""
         if self.kind == "direct":
             return "direct"
         user = ""
         if self.username is not None:
-            user = self.username + (":***" if self.password is not None else "") + "@"
-        return f"{self.scheme}://{user}{self.address}"
+            user = self.username + (":" if self.password is not None else "") + "@"
+        return redact_url(f"{self.scheme}://{user}{self.address}")
 
 
-@functools.lru_cache(maxsize=256)
+#: What may come before the userinfo of a transport URL, written well
+#: (``http://``) or not (``http:/``, ``socks5h//``).
+_SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:?/+")
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: its userinfo as ``user:***@`` (``***@`` for a
+    user name alone, which may be a token). The one redaction of transport
+    URLs, for every message, ``repr`` and log line that shows one; it works
+    on malformed URLs too (``http:/u:pw@h``, ``socks5h//u:pw@h``,
+    ``u:pw@h:1080``): everything between the scheme and the last ``@`` is
+    taken as userinfo, and everything after its first ``:`` is hidden.
+
+    :param url: a transport URL, well formed or not.
+    :returns: the URL with no password in it; unchanged when it has no ``@``.
+    """
+    if "@" not in url:
+        return url
+    prefix = _SCHEME_PREFIX.match(url)
+    start = prefix.end() if prefix else 0
+    userinfo, _, hostport = url[start:].rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{url[:start]}{shown}@{hostport}"
+
+
 def parse_tunnel(url: str | None) -> Transport:
     """Parse and validate a transport URL.
 
@@ -127,9 +159,25 @@ def parse_tunnel(url: str | None) -> Transport:
     if url is None or url == "direct":
         return Transport("direct")
     if not isinstance(url, str):
-        raise ConfigError(f"must be {_ALLOWED}, got {type(url).__name__} {url!r}", field="tunnel")
-    shown = _mask(url)
-    parts = urlsplit(url)
+        # Its value is not shown: it may hold a password in a form redact_url
+        # does not know.
+        raise ConfigError(f"must be {_ALLOWED}, got a {type(url).__name__}", field="tunnel")
+    return _parse_tunnel(url)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_tunnel(url: str) -> Transport:
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018  (raises ValueError for a bad bracketed host)
+    except ValueError as exc:
+        # urllib's text never holds the URL; from None keeps it out of tracebacks
+        raise ConfigError(
+            f"{shown!r} is not a valid URL ({exc}); write e.g. socks5h://127.0.0.1:1080, "
+            "an IPv6 address in brackets: http://[::1]:3128",
+            field="tunnel",
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in TUNNEL_SCHEMES or "://" not in url:
         raise ConfigError(f"unsupported transport {shown!r}; use {_ALLOWED}", field="tunnel")
@@ -179,8 +227,8 @@ def describe_transport(tunnel: str | None) -> str:
         text = f"HTTP CONNECT proxy {transport.address}"
     else:
         text = f"HTTPS CONNECT proxy {transport.address} (TLS to the proxy)"
-    if transport.username is not None:
-        text += f", user {transport.username!r}"
+    if transport.username is not None and transport.password is not None:
+        text += f", user {transport.username!r}"  # a user name alone may be a token
     return text
 
 
@@ -377,14 +425,6 @@ def http_connect(
 
 def _authority(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _mask(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, hostport = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{hostport}"
 
 
 def _proxy_addresses(transport: Transport) -> list[tuple[int, Any]]:
