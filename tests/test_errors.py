@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 import urllib3
+from servers import BacklogFull, Unresponsive, closed_port
 
 from vpc_requests import (
     AbortError,
@@ -29,7 +30,7 @@ from vpc_requests import (
     VPCService,
 )
 from vpc_requests.errors import CODE_CLASSES, classify, error_response, proxy_error, translate
-from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, closed_port
+from vpc_requests.testing import PrivateService, Reply
 
 NAME = "internal-api.company.local"
 BINDING = "PRIVATE_API"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import requests
-from tunnel_servers import Asked, DNSServer, Socks5Server
+from servers import Asked, DNSServer, Socks5Server
 
 from vpc_requests import Binding, ProxyConnectTimeout, ProxyError, VPCService
 from vpc_requests.resolver import Resolver, parse_server, resolver_for

@@ -14,10 +14,9 @@ import sys
 
 import pytest
 import requests
-from tunnel_servers import Asked, ConnectProxy, Socks5Server, tls_server_context
+from servers import Asked, ConnectProxy, Socks5Server, closed_port, tls_server_context
 
 from vpc_requests import Binding, ConfigError, ProxyError, VPCService, VPCServiceAdapter
-from vpc_requests.testing import closed_port
 from vpc_requests.tunnels import Transport, describe_transport, parse_tunnel, probe_tunnel
 
 NAME = "internal-api.company.local"
