@@ -19,7 +19,7 @@ listening port and the client's source port::
 HTTP/1.1 is spoken by ``h11`` (the bytes in, events out); TLS certificates
 come from ``trustme``, imported only when a TLS service is made without an
 explicit ``ssl_context`` (both: ``pip install 'vpc_requests[demo]'``). For
-pytest, the ``vpc_requests`` plugin (:mod:`vpc_requests.pytest_plugin`) has
+pytest, the ``vpc_requests`` plugin (``vpc_requests.pytest_plugin``) has
 fixtures that start these services.
 """
 
