@@ -19,8 +19,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import tempfile
 import string
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
