@@ -484,11 +484,11 @@ class _Exchange:
             request = self._next_event()
             if not isinstance(request, h11.Request):
                 return None
-            body = []
+            body = bytearray()
             while True:
                 event = self._next_event()
                 if isinstance(event, h11.Data):
-                    body.append(bytes(event.data))
+                    body += event.data
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 else:
@@ -502,7 +502,7 @@ class _Exchange:
             method=request.method.decode("latin-1"),
             target=request.target.decode("latin-1"),
             headers=headers,
-            body=b"".join(body),
+            body=bytes(body),
             host=next((v for k, v in headers if k.lower() == "host"), None),
             sni=self.sni, tls=self.service.tls, port=self.service.port,
             client_port=self.client_port, connection=self.number,
