@@ -5,6 +5,8 @@ user's suite uses them, run by pytest's own ``pytester`` in a subprocess
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 from importlib.metadata import entry_points
 
 import pytest
@@ -118,3 +120,15 @@ def test_a_vpc_service_takes_the_key_as_its_id() -> None:
 def test_anything_else_is_refused() -> None:
     with pytest.raises(TypeError, match=r"services\['api'\] should be a PrivateService or a VPCService, not str"):
         as_service("api", "http://127.0.0.1:8080")  # type: ignore[arg-type]
+
+
+def test_loading_the_plugin_imports_neither_h11_nor_trustme() -> None:
+    # Every pytest run of every user loads it: the fixtures import them when used.
+    check = "import sys, {0}; print(sorted({{'h11', 'trustme'}} & set(sys.modules)))"
+    plugin = subprocess.run([sys.executable, "-c", check.format("vpc_requests.pytest_plugin")],
+                            check=True, capture_output=True, text=True, timeout=60)
+    assert plugin.stdout.strip() == "[]"
+    # the twin: the private services themselves do need h11
+    testing = subprocess.run([sys.executable, "-c", check.format("vpc_requests.testing")],
+                             check=True, capture_output=True, text=True, timeout=60)
+    assert testing.stdout.strip() == "['h11']"
