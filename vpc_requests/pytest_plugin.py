@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from .testing import PrivateService
 
-__all__ = ["vpc_ca", "vpc_env", "vpc_private_service", "vpc_private_tls_service"]
+__all__ = ["as_service", "vpc_ca", "vpc_env", "vpc_private_service", "vpc_private_tls_service"]
 
 #: The signature of the ``vpc_env`` factory.
 EnvFactory = Callable[..., Env]
