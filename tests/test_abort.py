@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 import trustme
+from servers import BacklogFull, Unresponsive
 
 from vpc_requests import AbortController, AbortError, AbortSignal, Binding, ProxyError, VPCService
-from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, echo
+from vpc_requests.testing import PrivateService, Reply, echo
 
 NAME = "internal-api.company.local"
 PROMPT = 1.0  # an abort ends the fetch within this many seconds

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from fault_servers import ScriptedServer, read_head
+from servers import ScriptedServer, read_head
 
 from vpc_requests import (
     AbortController,
@@ -133,7 +133,7 @@ def test_one_bad_item_never_stops_the_batch(service):
 
 
 def test_an_unreachable_service_fails_each_item(service):
-    from vpc_requests.testing import closed_port
+    from servers import closed_port
 
     binding = Binding("API", VPCService(ipv4="127.0.0.1", http_port=closed_port()))
 
@@ -657,7 +657,7 @@ def test_fetch_many_items_in_code_may_still_give_any_fetch_argument(binding, ser
 
 
 def test_run_fetch_many_reports_proxy_error_codes_and_headers(service):
-    from vpc_requests.testing import closed_port
+    from servers import closed_port
 
     down = Binding("DOWN", VPCService(ipv4="127.0.0.1", http_port=closed_port()))
     out = io.StringIO()

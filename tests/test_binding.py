@@ -15,6 +15,7 @@ import pytest
 import requests
 import responses
 from helpers import contacted
+from servers import closed_port
 from urllib3.exceptions import InsecureRequestWarning
 
 from vpc_requests import (
@@ -25,7 +26,7 @@ from vpc_requests import (
     VPCService,
 )
 from vpc_requests.binding import MAX_REDIRECTS
-from vpc_requests.testing import PrivateService, Reply, Seen, closed_port, echo
+from vpc_requests.testing import PrivateService, Reply, Seen, echo
 
 NAME = "internal-api.company.local"
 OTHER = "other.company.local"

@@ -21,12 +21,12 @@ from typing import NamedTuple
 
 import pytest
 from helpers import eventually
-from tunnel_servers import Socks5Server
+from servers import BacklogFull, Socks5Server, closed_port
 
 from vpc_requests.cli import main
 from vpc_requests.config import load_env
 from vpc_requests.services_file import read_services
-from vpc_requests.testing import BacklogFull, PrivateService, Reply, closed_port
+from vpc_requests.testing import PrivateService, Reply
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
 DB_ID = "0199a1b2-0000-4000-8000-000000000002"

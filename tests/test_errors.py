@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 import urllib3
+from servers import BacklogFull, Unresponsive, closed_port
 
 from vpc_requests import (
     AbortError,
@@ -32,7 +33,7 @@ from vpc_requests import (
 )
 from vpc_requests.errors import CODE_CLASSES, classify, error_response, proxy_error, translate
 from vpc_requests.probe import probe_binding
-from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, closed_port
+from vpc_requests.testing import PrivateService, Reply
 
 NAME = "internal-api.company.local"
 BINDING = "PRIVATE_API"

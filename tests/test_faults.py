@@ -26,16 +26,18 @@ from typing import Any
 import pytest
 import requests
 import trustme
-from fault_servers import (
+from helpers import eventually
+from requests.adapters import HTTPAdapter
+from servers import (
+    BacklogFull,
     ScriptedServer,
+    closed_port,
     never_reads,
     reset_in_the_body,
     stalled_body,
     stalled_headers,
     tls13_only_context,
 )
-from helpers import eventually
-from requests.adapters import HTTPAdapter
 from urllib3.util import is_connection_dropped
 from urllib3.util.retry import Retry
 
@@ -52,11 +54,9 @@ from vpc_requests import (
 )
 from vpc_requests.adapter import StaleConnectionRetry
 from vpc_requests.testing import (
-    BacklogFull,
     PrivateService,
     Reply,
     Seen,
-    closed_port,
     echo,
 )
 

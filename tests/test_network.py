@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 from helpers import contacted
+from servers import Asked, Socks5Server, closed_port
 from tcp_servers import EchoServer, roundtrip
-from tunnel_servers import Asked, Socks5Server
 
 from vpc_requests import ConfigError, NetworkBinding, ProxyError, RoutingError, load_env, mount
 from vpc_requests.cli import main
 from vpc_requests.network import NetworkAdapter
-from vpc_requests.testing import PrivateService, Reply, closed_port
+from vpc_requests.testing import PrivateService, Reply
 
 LOOP = "127.0.0.1"
 API = "api.internal.example"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from api_server import CloudflareAPI, Fault, envelope_error
+from servers import closed_port
 
 from vpc_requests import VPCService
 from vpc_requests.cli import main
@@ -30,7 +31,6 @@ from vpc_requests.pull import (
     resolve_account_id,
 )
 from vpc_requests.services_file import read_services, replace_services
-from vpc_requests.testing import closed_port
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "tok-Zq8vW3xY9pL2mN7r"  # distinctive, so a leak anywhere is found

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from tunnel_servers import ConnectProxy, Socks5Server
+from servers import ConnectProxy, Socks5Server, closed_port
 
 from vpc_requests import Binding, ConfigError, ProxyError, VPCService, VPCServiceAdapter
 from vpc_requests.cli import main
 from vpc_requests.connection import Dialer
 from vpc_requests.services_file import read_services
-from vpc_requests.testing import PrivateService, closed_port
+from vpc_requests.testing import PrivateService
 from vpc_requests.tunnels import describe_transport, parse_tunnel, probe_tunnel, redact_url
 
 SECRET = "Pa55-w0rd"  # noqa: S105 - the value every scan looks for

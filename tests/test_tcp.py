@@ -3,7 +3,7 @@ service's host and tcp_port through the binding's transport, whatever
 address is given; TLS per the service's tls_settings; Cloudflare error codes.
 
 Against real loopback servers: an echo server (tests/tcp_servers.py), a
-SOCKS5 server and an HTTP CONNECT proxy (tests/tunnel_servers.py) that map
+SOCKS5 server and an HTTP CONNECT proxy (tests/servers/tunnels.py) that map
 the names only the far end knows to loopback.
 """
 
@@ -16,8 +16,8 @@ import threading
 import pytest
 import requests
 from helpers import eventually
+from servers import Asked, ConnectProxy, DNSServer, Socks5Server, Unresponsive, closed_port, tls_server_context
 from tcp_servers import EchoServer, roundtrip
-from tunnel_servers import Asked, ConnectProxy, DNSServer, Socks5Server, tls_server_context
 
 from vpc_requests import (
     AbortController,
@@ -31,7 +31,6 @@ from vpc_requests import (
     VPCService,
 )
 from vpc_requests.tcp import address_host
-from vpc_requests.testing import Unresponsive, closed_port
 
 NAME = "db.company.local"
 LOOP = "127.0.0.1"

@@ -3,9 +3,14 @@ machine must never dial) becomes a loopback listener whose accept queue is
 full, so connect timeouts are tested on loopback only (both runs)."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from vpc_requests.testing import BacklogFull
+# BacklogFull lives with our own test servers (tests/servers/).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from servers import BacklogFull  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

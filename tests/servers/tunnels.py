@@ -24,9 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-Address = tuple[str, int]
+import h11
 
-_STOP = 1.0
+from vpc_requests._loopback import STOP_TIMEOUT, LoopbackServer, family
+
+Address = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,6 @@ class Asked:
     port: int
     kind: str
     auth: tuple[str, str] | None = None
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _relay(a: socket.socket, b: socket.socket, stopping: threading.Event) -> None:
@@ -68,99 +66,29 @@ def _relay(a: socket.socket, b: socket.socket, stopping: threading.Event) -> Non
                     return
 
 
-class _Server:
-    """A threaded TCP listener; each connection handled on its own thread."""
+class _TunnelServer(LoopbackServer):
+    """A proxy: :meth:`negotiate` answers the client and returns the upstream
+    connection, then bytes are relayed both ways until either side closes."""
 
-    name = "server"
+    def __init__(self, host: str, name: str) -> None:
+        super().__init__(host=host, name=name)
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = 0
-        self._listener: socket.socket | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._socks: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self.connections = 0
-
-    def start(self) -> Any:
-        self._listener = socket.create_server((self.host, 0), family=_family(self.host))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        thread = threading.Thread(target=self._accept, name=f"{self.name}-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._listener is not None:
-            try:  # wakes the accept() call
-                self._listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        with self._lock:
-            socks = list(self._socks)
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + _STOP
-        for thread in list(self._threads):
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if self._listener is not None:
-            self._listener.close()
-        with self._lock:
-            for sock in self._socks:
-                sock.close()
-            self._socks.clear()
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _track(self, sock: socket.socket) -> socket.socket:
-        with self._lock:
-            self._socks.add(sock)
-        return sock
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                if self._stopping.is_set():
-                    return
-                continue
-            conn.settimeout(5)
-            self.connections += 1
-            self._track(conn)
-            thread = threading.Thread(target=self._serve, args=(conn,), name=self.name, daemon=True)
-            with self._lock:
-                self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket, client_port: int, number: int) -> None:
+        conn.settimeout(5)
         upstream: socket.socket | None = None
         try:
-            upstream = self.handle(conn)
+            upstream, early = self.negotiate(conn)
             if upstream is not None:
                 conn.settimeout(None)
+                if early:
+                    upstream.sendall(early)
                 _relay(conn, upstream, self._stopping)
-        except (OSError, ValueError, EOFError):
+        except (ValueError, EOFError):
             pass
         finally:
-            for sock in (conn, upstream):
-                if sock is not None:
-                    with self._lock:
-                        self._socks.discard(sock)
-                    sock.close()
+            if upstream is not None:
+                self._untrack(upstream)
+                upstream.close()
 
     def _dial(self, target: Address) -> socket.socket | None:
         try:
@@ -168,7 +96,9 @@ class _Server:
         except OSError:
             return None
 
-    def handle(self, conn: socket.socket) -> socket.socket | None:  # pragma: no cover
+    def negotiate(self, conn: socket.socket) -> tuple[socket.socket | None, bytes]:
+        """Answer the client; return the upstream connection (``None``:
+        refused) and bytes the client sent after its request, for upstream."""
         raise NotImplementedError
 
 
@@ -182,7 +112,7 @@ def _read(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-class Socks5Server(_Server):
+class Socks5Server(_TunnelServer):
     """A minimal RFC 1928 SOCKS5 server (CONNECT only), no-auth or RFC 1929
     username/password.
 
@@ -193,8 +123,6 @@ class Socks5Server(_Server):
         (e.g. ``0x02`` not allowed). Unknown targets get ``0x04``.
     """
 
-    name = "socks5"
-
     def __init__(
         self,
         routes: Mapping[Address, Address],
@@ -203,29 +131,29 @@ class Socks5Server(_Server):
         replies: Mapping[Address, int] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        super().__init__(host)
+        super().__init__(host, "socks5")
         self.routes = dict(routes)
         self.credentials = credentials
         self.replies = dict(replies or {})
         self.asked: list[Asked] = []
         self.greetings = 0
 
-    def handle(self, conn: socket.socket) -> socket.socket | None:
+    def negotiate(self, conn: socket.socket) -> tuple[socket.socket | None, bytes]:
         version, count = _read(conn, 2)
         if version != 5:
-            return None
+            return None, b""
         methods = _read(conn, count)
         self.greetings += 1
         auth = None
         if self.credentials is None:
             if 0 not in methods:
                 conn.sendall(b"\x05\xff")
-                return None
+                return None, b""
             conn.sendall(b"\x05\x00")
         else:
             if 2 not in methods:
                 conn.sendall(b"\x05\xff")
-                return None
+                return None, b""
             conn.sendall(b"\x05\x02")
             _, ulen = _read(conn, 2)
             user = _read(conn, ulen).decode()
@@ -234,7 +162,7 @@ class Socks5Server(_Server):
             auth = (user, password)
             if auth != self.credentials:
                 conn.sendall(b"\x01\x01")
-                return None
+                return None, b""
             conn.sendall(b"\x01\x00")
         _, command, _, atyp = _read(conn, 4)
         if atyp == 1:
@@ -246,35 +174,36 @@ class Socks5Server(_Server):
             host, kind = _read(conn, length).decode("idna"), "domain"
         else:
             self._reply(conn, 0x08)
-            return None
+            return None, b""
         (port,) = struct.unpack(">H", _read(conn, 2))
         self.asked.append(Asked(host, port, kind, auth))
         if command != 1:
             self._reply(conn, 0x07)
-            return None
+            return None, b""
         if (host, port) in self.replies:
             self._reply(conn, self.replies[(host, port)])
-            return None
+            return None, b""
         route = self.routes.get((host, port))
         if route is None:
             self._reply(conn, 0x04)
-            return None
+            return None, b""
         upstream = self._dial(route)
         if upstream is None:
             self._reply(conn, 0x05)
-            return None
+            return None, b""
         self._reply(conn, 0x00)
-        return upstream
+        return upstream, b""
 
     @staticmethod
     def _reply(conn: socket.socket, code: int) -> None:
         conn.sendall(bytes([5, code, 0, 1]) + b"\x00\x00\x00\x00\x00\x00")
 
 
-class ConnectProxy(_Server):
+class ConnectProxy(_TunnelServer):
     """A minimal HTTP proxy that only tunnels: ``CONNECT host:port`` to a
     routed loopback address; any other request (a forwarding attempt) is
-    recorded in :attr:`forwarded` and answered ``405``.
+    recorded in :attr:`forwarded` and answered ``405``. Requests are read by
+    ``h11``.
 
     :param routes: ``(host, port)`` from the CONNECT target -> loopback
         address. Unknown targets get ``403``.
@@ -283,8 +212,6 @@ class ConnectProxy(_Server):
         instead (e.g. ``"502 Bad Gateway\\r\\nProxy-Status: p; error=dns_error"``).
     :param ssl_context: serve TLS (an ``https://`` proxy).
     """
-
-    name = "connect-proxy"
 
     def __init__(
         self,
@@ -295,7 +222,7 @@ class ConnectProxy(_Server):
         ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        super().__init__(host)
+        super().__init__(host, "connect-proxy")
         self.routes = dict(routes)
         self.credentials = credentials
         self.answers = dict(answers or {})
@@ -304,38 +231,31 @@ class ConnectProxy(_Server):
         self.requests: list[tuple[str, tuple[tuple[str, str], ...]]] = []  #: request line, headers
         self.forwarded: list[str] = []
 
-    def _serve(self, conn: socket.socket) -> None:
-        if self.ssl_context is not None:
-            try:
-                wrapped = self.ssl_context.wrap_socket(conn, server_side=True)
-            except (OSError, ValueError):
-                with self._lock:
-                    self._socks.discard(conn)
-                conn.close()
-                return
-            with self._lock:
-                self._socks.discard(conn)
-            conn = self._track(wrapped)
-        super()._serve(conn)
+    def handle(self, conn: socket.socket, client_port: int, number: int) -> None:
+        if self.ssl_context is None:
+            super().handle(conn, client_port, number)
+            return
+        conn.settimeout(5)
+        wrapped = self._track(self.ssl_context.wrap_socket(conn, server_side=True))
+        try:
+            super().handle(wrapped, client_port, number)
+        finally:
+            self._untrack(wrapped)
+            wrapped.close()
 
-    def handle(self, conn: socket.socket) -> socket.socket | None:
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            byte = conn.recv(1)
-            if not byte:
-                return None
-            head += byte
-        lines = head.decode("latin-1").split("\r\n")
-        request_line = lines[0]
-        headers = tuple(
-            (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:] if line)
-        )
-        self.requests.append((request_line, headers))
-        method, target, _ = request_line.split(" ", 2)
+    def negotiate(self, conn: socket.socket) -> tuple[socket.socket | None, bytes]:
+        http = h11.Connection(h11.SERVER)
+        request = _next_event(http, conn)
+        if not isinstance(request, h11.Request):
+            return None, b""
+        method, target = request.method.decode(), request.target.decode()
+        version = request.http_version.decode()
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw_items())
+        self.requests.append((f"{method} {target} HTTP/{version}", headers))
         if method != "CONNECT":
-            self.forwarded.append(request_line)
-            conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nAllow: CONNECT\r\nContent-Length: 0\r\n\r\n")
-            return None
+            self.forwarded.append(f"{method} {target} HTTP/{version}")
+            conn.sendall(_respond(http, 405, b"Method Not Allowed", [("Allow", "CONNECT")]))
+            return None, b""
         host, _, port_text = target.rpartition(":")
         host = host.strip("[]")
         auth = None
@@ -346,24 +266,37 @@ class ConnectProxy(_Server):
         self.asked.append(Asked(host, int(port_text), "connect", auth))
         key = (host, int(port_text))
         if self.credentials is not None and auth != self.credentials:
-            conn.sendall(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                b'Proxy-Authenticate: Basic realm="tests"\r\nContent-Length: 0\r\n\r\n'
-            )
-            return None
-        if key in self.answers:
+            conn.sendall(_respond(http, 407, b"Proxy Authentication Required",
+                                  [("Proxy-Authenticate", 'Basic realm="tests"')]))
+            return None, b""
+        if key in self.answers:  # raw on purpose: whatever the test wrote
             conn.sendall(f"HTTP/1.1 {self.answers[key]}\r\nContent-Length: 0\r\n\r\n".encode())
-            return None
+            return None, b""
         route = self.routes.get(key)
         if route is None:
-            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-            return None
+            conn.sendall(_respond(http, 403, b"Forbidden"))
+            return None, b""
         upstream = self._dial(route)
         if upstream is None:
-            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-            return None
-        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        return upstream
+            conn.sendall(_respond(http, 502, b"Bad Gateway"))
+            return None, b""
+        _next_event(http, conn)  # EndOfMessage: a CONNECT has no body
+        conn.sendall(http.send(h11.Response(status_code=200, headers=[], reason=b"Connection established")))
+        early, _ = http.trailing_data
+        return upstream, bytes(early)
+
+
+def _next_event(http: h11.Connection, conn: socket.socket) -> Any:
+    while True:
+        event = http.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        http.receive_data(conn.recv(65536))
+
+
+def _respond(http: h11.Connection, status: int, reason: bytes, headers: list[tuple[str, str]] | None = None) -> bytes:
+    head = h11.Response(status_code=status, headers=[*(headers or []), ("Content-Length", "0")], reason=reason)
+    return http.send(head) + http.send(h11.EndOfMessage())
 
 
 class DNSServer:
@@ -403,7 +336,7 @@ class DNSServer:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def start(self) -> DNSServer:
-        self._sock = socket.socket(_family(self.host), socket.SOCK_DGRAM)
+        self._sock = socket.socket(family(self.host), socket.SOCK_DGRAM)
         self._sock.bind((self.host, 0))
         self._sock.settimeout(0.1)
         self.port = self._sock.getsockname()[1]
@@ -414,7 +347,7 @@ class DNSServer:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
-            self._thread.join(_STOP)
+            self._thread.join(STOP_TIMEOUT)
         if self._sock is not None:
             self._sock.close()
 
