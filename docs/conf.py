@@ -27,7 +27,7 @@ extensions = [
     "sphinxarg.ext",
 ]
 
-exclude_patterns = ["_build", "README.new.rst"]
+exclude_patterns = ["_build"]
 nitpicky = True
 default_role = "any"
 # Keep "--option" as typed: smart quotes would turn it into an en dash.
