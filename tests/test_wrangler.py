@@ -1,5 +1,5 @@
 """Wrangler's rules for the Worker configuration (issue 10 §1), one test (or
-pair) per row of README's "Differences from wrangler" table. The rules are
+pair) per row of the "Differences from wrangler" table (docs/configuration.rst). The rules are
 workers-sdk ``packages/workers-utils/src/config/``: ``config-helpers.ts``,
 ``validation.ts``, ``validation-helpers.ts`` and ``../parse.ts``."""
 
