@@ -35,10 +35,10 @@ from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from vpc_requests import Binding, ConfigError, RoutingError, VPCService
-from vpc_requests.config import Env, load_env
-from vpc_requests.routing import Route, route
+from vpc_requests._config.config import Env, load_env
+from vpc_requests._config.wrangler import ConfigWarning
+from vpc_requests._transport.routing import Route, route
 from vpc_requests.testing import PrivateService
-from vpc_requests.wrangler import ConfigWarning
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 QUICK = settings()  # the profile's count (tests/conftest.py)

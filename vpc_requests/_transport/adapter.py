@@ -34,12 +34,12 @@ from urllib3.exceptions import ProtocolError
 from urllib3.poolmanager import PoolKey
 from urllib3.util.retry import Retry
 
-from . import forks
+from .._errors import AbortError, ProxyError, error_response, from_transport, translate
+from .._model.service import VPCService
+from .._util import forks
 from .abort import _Scope, current_scope
 from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
-from .errors import AbortError, ProxyError, error_response, from_transport, translate
 from .routing import Route, route
-from .service import VPCService
 from .tls import CertificateFiles, certificate_map, service_files
 from .tls import pool_kwargs as tls_pool_kwargs
 
@@ -54,7 +54,7 @@ if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: 
 
 __all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry", "on_body_done"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.adapter")  # the name it had before the layers; users filter on it
 
 # Errors raised by HTTPAdapter.send that mean "could not reach or hear from
 # the service" (S11); anything else (InvalidURL, InvalidHeader, RetryError)
@@ -148,7 +148,7 @@ class VPCServiceAdapter(HTTPAdapter):
     :param certificates: the local files of the certificate ids the
         service's ``tls_settings`` name: ``id`` -> ``{"ca": path}`` or
         ``{"cert": path, "key": path}`` (or
-        :class:`~vpc_requests.tls.CertificateFiles`), as the services file's
+        :class:`~vpc_requests._transport.tls.CertificateFiles`), as the services file's
         ``[certificates]`` table. An id the service names and this lacks
         makes https requests fail with a :class:`~vpc_requests.ConfigError`
         naming it, before any connection (unless ``verify=False`` makes the
@@ -156,7 +156,7 @@ class VPCServiceAdapter(HTTPAdapter):
     :param kwargs: :class:`~requests.adapters.HTTPAdapter` arguments
         (``pool_connections``, ``pool_maxsize``, ``max_retries``,
         ``pool_block``). Without ``max_retries`` the adapter uses
-        :func:`~vpc_requests.adapter.default_retry`: an idempotent request whose pooled connection
+        :func:`~vpc_requests._transport.adapter.default_retry`: an idempotent request whose pooled connection
         the service had closed is retried once on a new connection; a
         ``POST`` is never sent twice. A ``max_retries`` given is used as
         given (``0``: no retry at all, as requests' default).

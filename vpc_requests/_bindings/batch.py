@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, TextIO, Union, cast
 
 from requests.models import PreparedRequest, Request, Response
 
-from .abort import AbortController, AbortSignal
-from .errors import AbortError, ProxyError
+from .._errors import AbortError, ProxyError
+from .._transport.abort import AbortController, AbortSignal
 
 if TYPE_CHECKING:
     from .binding import Binding

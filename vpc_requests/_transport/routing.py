@@ -12,8 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import RoutingError
-from .service import VPCService
+from .._errors import RoutingError
+from .._model.service import VPCService
 
 __all__ = ["Route", "is_ip", "route"]
 

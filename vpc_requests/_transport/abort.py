@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from .errors import AbortError
+from .._errors import AbortError
 
 __all__ = ["AbortController", "AbortSignal", "current_scope", "shutdown_socket", "watch"]
 

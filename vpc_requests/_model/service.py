@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from .errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = [
     "API_FIELDS", "APP_PROTOCOLS", "AppProtocol", "CERT_VERIFICATION_MODES", "DEFAULT_PORTS",

@@ -32,7 +32,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python < 3.11
     import tomli as _toml
 
-from .errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = [
     "MAX_CONFIG_BYTES",
