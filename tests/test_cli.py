@@ -1168,12 +1168,13 @@ def test_version(run: Run) -> None:
 
 
 def test_version_has_one_source() -> None:
-    """setup.cfg reads the version from the package: no second copy."""
+    """setup.cfg reads the version from the package (vpc_requests/_version.py,
+    a literal setuptools reads without importing): no second copy."""
     import configparser
 
     setup = configparser.ConfigParser()
     setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
-    assert setup["metadata"]["version"] == "attr: vpc_requests.__version__"
+    assert setup["metadata"]["version"] == "attr: vpc_requests._version.__version__"
 
 
 def test_version_is_not_a_subcommand_option(project: Path, run: Run) -> None:

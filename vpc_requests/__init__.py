@@ -24,9 +24,7 @@ from ._errors import (
 from ._model.service import VPCService
 from ._transport.abort import AbortController, AbortSignal
 from ._transport.adapter import VPCServiceAdapter
-
-#: The package's version; ``setup.cfg`` reads it from here (the one source).
-__version__ = "0.1.0"
+from ._version import __version__ as __version__  # not in __all__, as before
 
 __all__ = [
     "AbortController",

@@ -31,7 +31,7 @@ from requests.utils import default_headers
 from .._errors import ConfigError, RoutingError
 from .._model.service import VPCService
 from .._transport.abort import AbortSignal
-from .._transport.adapter import VPCServiceAdapter, _pool_key, _route_of, default_retry
+from .._transport.adapter import VPCServiceAdapter, default_retry, pool_key, route_of
 from .._transport.connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool
 from .._transport.routing import DEFAULT_PORTS, Route, is_ip, route
 from .._transport.tcp import Address, address_host, open_connection
@@ -134,7 +134,7 @@ class NetworkAdapter(VPCServiceAdapter):
             "http": VPCHTTPConnectionPool,
             "https": VPCHTTPSConnectionPool,
         }
-        self.poolmanager.key_fn_by_scheme = {"http": _pool_key, "https": _pool_key}
+        self.poolmanager.key_fn_by_scheme = {"http": pool_key, "https": pool_key}
         self._generation = forks.generation()
 
     def route(self, url: str) -> Route:
@@ -164,7 +164,7 @@ class NetworkAdapter(VPCServiceAdapter):
         This method should not be called from user code, and is only exposed
         for use when subclassing.
         """
-        where = _route_of(self, request)
+        where = route_of(self, request)
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         extra: dict[str, Any] = {"vpc_dialer": self.dialer(where.connect_host, where.port, where.scheme)}
         if where.server_hostname is not None:

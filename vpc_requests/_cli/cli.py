@@ -41,7 +41,6 @@ from typing import IO, Any, NoReturn, TextIO, cast
 
 import requests
 
-from .. import __version__
 from .._bindings.batch import run_fetch_many
 from .._bindings.binding import Binding
 from .._bindings.network import NetworkBinding
@@ -62,6 +61,7 @@ from .._config.wrangler import find_wrangler_file
 from .._errors import ProxyError, VPCError
 from .._model.service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
 from .._transport.tunnels import parse_tunnel
+from .._version import __version__
 from .probe import Probe, probe_binding
 
 __all__ = ["main"]

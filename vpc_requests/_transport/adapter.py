@@ -52,7 +52,7 @@ if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: 
         "get_connection_with_tls_context; upgrade with: pip install -U 'requests>=2.32.3'"
     )
 
-__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry", "on_body_done"]
+__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry", "on_body_done", "pool_key", "route_of"]
 
 log = logging.getLogger("vpc_requests.adapter")  # the name it had before the layers; users filter on it
 
@@ -206,7 +206,7 @@ class VPCServiceAdapter(HTTPAdapter):
             "http": VPCHTTPConnectionPool,
             "https": VPCHTTPSConnectionPool,
         }
-        self.poolmanager.key_fn_by_scheme = {"http": _pool_key, "https": _pool_key}
+        self.poolmanager.key_fn_by_scheme = {"http": pool_key, "https": pool_key}
         self._generation = forks.generation()
 
     def ensure_pool_maxsize(self, maxsize: int) -> None:
@@ -224,7 +224,7 @@ class VPCServiceAdapter(HTTPAdapter):
             self._pool_maxsize = maxsize
             manager = self.poolmanager
             # A new dict, not a change to the shared one; maxsize is not in
-            # the pool key (_pool_key), so existing pools stay in use.
+            # the pool key (pool_key), so existing pools stay in use.
             manager.connection_pool_kw = {**manager.connection_pool_kw, "maxsize": maxsize}
             for key in list(manager.pools.keys()):
                 pool = manager.pools.get(key)
@@ -248,7 +248,7 @@ class VPCServiceAdapter(HTTPAdapter):
         This method should not be called from user code, and is only exposed
         for use when subclassing.
         """
-        where = _route_of(self, request)
+        where = route_of(self, request)
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         if where.server_hostname is None:
             return host_params, {}
@@ -374,7 +374,7 @@ class VPCServiceAdapter(HTTPAdapter):
         # translates transport errors (see _Response).
         response.__class__ = _Response
         translating = cast(_Response, response)
-        translating._vpc = (self, _route_of(self, req), current_scope())
+        translating._vpc = (self, route_of(self, req), current_scope())
         return translating
 
     def _failure(self, exc: BaseException, where_origin: Route | str, request: Any) -> Exception:
@@ -399,7 +399,7 @@ def _key_without_maxsize(
 #: urllib3's pool key (plus the dialer) without ``maxsize``, so
 #: :meth:`VPCServiceAdapter.ensure_pool_maxsize` keeps using the pools it
 #: grew. A ``functools.partial``, as urllib3's own ``key_fn_by_scheme`` entries.
-_pool_key = functools.partial(_key_without_maxsize, key_fn)
+pool_key = functools.partial(_key_without_maxsize, key_fn)
 
 
 def _grow(pool: Any, maxsize: int) -> None:
@@ -418,7 +418,7 @@ def _grow(pool: Any, maxsize: int) -> None:
         slots.not_empty.notify(extra)
 
 
-def _route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
+def route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
     """The route :meth:`VPCServiceAdapter.send` computed for the exchange
     under way, else a fresh one."""
     exchange = EXCHANGE.get()
