@@ -1,4 +1,4 @@
-"""Faults on the wire (issue 6, item 1; DESIGN S11), each produced by a real
+"""Faults on the wire (issue 6, item 1; docs/semantics.rst S11), each produced by a real
 loopback server, and ``errors="response"`` (item 2).
 
 For every fault the test checks the outcome three ways: the exception class

@@ -2,7 +2,7 @@
 Workers VPC Service (``type`` ``http`` or ``tcp``), and its Cloudflare API
 JSON shape.
 
-A service is where a binding's connections go (DESIGN S1-S3): a host (a
+A service is where a binding's connections go (docs/semantics.rst, S1-S3): a host (a
 ``hostname``, or an ``ipv4`` and/or ``ipv6`` address), a port per scheme (an
 ``http`` service) or one ``tcp_port`` (a ``tcp`` service, reached with
 ``connect()``, never ``fetch()``), and how the origin's certificate is checked

@@ -1,6 +1,6 @@
 """The transport adapter: :class:`VPCServiceAdapter`, a
 :class:`requests.adapters.HTTPAdapter` that sends every request it is given to
-one VPC service (DESIGN section 2, S1-S13).
+one VPC service (docs/semantics.rst, S1-S15).
 
 It extends requests only through HTTPAdapter's documented hooks:
 ``init_poolmanager`` (pool classes that dial the service),

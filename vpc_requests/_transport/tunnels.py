@@ -1,5 +1,5 @@
 """Tunnel transports: how a binding reaches its service's network when this
-machine is not inside it (DESIGN section 4, "Tunnels").
+machine is not inside it (docs/tunnels.rst).
 
 A transport is named by a URL (``tunnel=`` on the adapter or binding, or the
 services file's ``[tunnels]`` table)::
