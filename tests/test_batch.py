@@ -27,7 +27,7 @@ from vpc_requests import (
     VPCService,
 )
 from vpc_requests._bindings import batch
-from vpc_requests._bindings.batch import run_fetch_many
+from vpc_requests._cli.jobs import run_fetch_many
 from vpc_requests.testing import Reply, Seen
 
 NAME = "internal-api.company.local"

@@ -41,7 +41,6 @@ from typing import IO, Any, NoReturn, TextIO, cast
 
 import requests
 
-from .._bindings.batch import run_fetch_many
 from .._bindings.binding import Binding
 from .._bindings.network import NetworkBinding
 from .._config.config import Env, load_env
@@ -62,6 +61,7 @@ from .._errors import ProxyError, VPCError
 from .._model.service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
 from .._transport.tunnels import parse_tunnel
 from .._version import __version__
+from .jobs import run_fetch_many
 from .probe import Probe, probe_binding
 
 __all__ = ["main"]
@@ -872,7 +872,7 @@ class _TextAsBinary:
 
 
 def cmd_fetch_many(args: argparse.Namespace) -> int:
-    """``fetch-many BINDING FILE``: :func:`vpc_requests._bindings.batch.run_fetch_many`
+    """``fetch-many BINDING FILE``: :func:`vpc_requests._cli.jobs.run_fetch_many`
     over the file's lines; exit 1 when any item failed."""
     binding = _binding(args)
     with _lines(args.file) as lines, _output(args.out) as out:
