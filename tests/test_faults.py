@@ -52,7 +52,7 @@ from vpc_requests import (
     VPCService,
     VPCServiceAdapter,
 )
-from vpc_requests._transport.adapter import StaleConnectionRetry
+from vpc_requests._transport.retry import StaleConnectionRetry
 from vpc_requests.testing import (
     PrivateService,
     Reply,

@@ -29,8 +29,9 @@ from .._errors import error_response as _error_response
 from .._model.service import VPCService
 from .._transport import abort
 from .._transport.abort import AbortSignal
-from .._transport.adapter import VPCServiceAdapter, on_body_done
+from .._transport.adapter import VPCServiceAdapter
 from .._transport.redirects import MAX_REDIRECTS, next_request
+from .._transport.response import on_body_done
 from .._transport.tcp import Address, check_tcp, open_connection
 from .batch import FetchResults, Item
 from .batch import fetch_many as _fetch_many

@@ -31,8 +31,9 @@ from requests.utils import default_headers
 from .._errors import ConfigError, RoutingError
 from .._model.service import VPCService
 from .._transport.abort import AbortSignal
-from .._transport.adapter import VPCServiceAdapter, default_retry, pool_key, route_of
+from .._transport.adapter import VPCServiceAdapter, pool_key, route_of
 from .._transport.connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool
+from .._transport.retry import default_retry
 from .._transport.routing import DEFAULT_PORTS, Route, is_ip, route
 from .._transport.tcp import Address, address_host, open_connection
 from .._transport.tls import pool_kwargs as tls_pool_kwargs
