@@ -528,6 +528,20 @@ def test_a_binding_named_like_an_env_attribute_warns(project: Path, name: str) -
     assert copy[name].name == name
 
 
+def test_a_warning_points_past_every_layer_of_the_package() -> None:
+    """A call into the config layer from another layer (the CLI, the pytest
+    plugin) is still inside the package: the warning points at its caller."""
+    import vpc_requests
+    from vpc_requests._config.sources import caller_level
+
+    package = Path(vpc_requests.__file__).parent
+    inside = compile("caller_level()", str(package / "_cli" / "calling.py"), "eval")
+    assert eval(inside, {"caller_level": caller_level}) == 2
+    # the twin: a caller outside the package is where it stops
+    outside = compile("caller_level()", str(package.parent / "calling.py"), "eval")
+    assert eval(outside, {"caller_level": caller_level}) == 1
+
+
 def test_a_binding_named_like_an_env_attribute_warns_in_code() -> None:
     service = VPCService(ipv4="127.0.0.1")
     with pytest.warns(ConfigWarning, match=r"^binding 'close' cannot be reached as env.close .* use env\['close'\]$"):

@@ -23,7 +23,7 @@ from .._bindings.network import NetworkBinding
 from .._errors import ConfigError
 from .._model.service import VPCService
 from .services_file import ServicesFile, default_services_path, read_services
-from .sources import ConfigWarning, Document, _caller_level, read_document
+from .sources import ConfigWarning, Document, caller_level, read_document
 from .wrangler import WRANGLER_FILES, BindingSpec, NetworkSpec, cloudflare_env, find_wrangler_file, read_worker
 
 __all__ = ["ConfigWarning", "Env", "load_env"]
@@ -62,7 +62,7 @@ class Env:
         self._fill(bindings, services, tunnels, path, services_path, environment)
         for name in _shadowed(self._bindings):
             where = f"{path}: " if path else ""
-            warnings.warn(f"{where}{_shadowed_message(name)}", ConfigWarning, stacklevel=_caller_level())
+            warnings.warn(f"{where}{_shadowed_message(name)}", ConfigWarning, stacklevel=caller_level())
 
     @classmethod
     def _quiet(cls, bindings: Iterable[Binding], **state: Any) -> Env:
