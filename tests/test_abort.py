@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.abort`: ``AbortController`` / ``AbortSignal``
+"""Tests for :mod:`vpc_requests._transport.abort`: ``AbortController`` / ``AbortSignal``
 ending a fetch in every phase (connect, TLS handshake, waiting for headers,
 reading the body), from another thread, promptly, and leaving the binding's
 pool usable."""

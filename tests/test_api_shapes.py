@@ -1,7 +1,7 @@
 """Every shape the Cloudflare API returns for VPC services loads: http and tcp
 services, ``tls_settings`` certificate ids, the single-object envelope of
 get/create/update, the list envelope, a bare list, and the error envelope
-(:mod:`vpc_requests.service`, :mod:`vpc_requests.services_file`), and a TCP
+(:mod:`vpc_requests._model.service`, :mod:`vpc_requests._config.services_file`), and a TCP
 service never makes a file unusable for the tools (``bindings``, ``service
 list|get|create|update|delete``).
 
@@ -26,8 +26,8 @@ from cloudflare.types.connectivity.directory.service_list_response import Servic
 from helpers import contacted
 
 from vpc_requests import ConfigError, RoutingError, VPCService, load_env
-from vpc_requests.cli import main
-from vpc_requests.services_file import create_service, delete_service, read_services, update_service
+from vpc_requests._cli.cli import main
+from vpc_requests._config.services_file import create_service, delete_service, read_services, update_service
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ENVELOPES = ("service_get.json", "service_create_tcp.json", "service_list.json")

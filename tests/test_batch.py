@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.batch`: ``Binding.fetch_many`` and
+"""Tests for :mod:`vpc_requests._bindings.batch`: ``Binding.fetch_many`` and
 ``run_fetch_many`` (the ``fetch-many`` command's job), against real loopback
 services."""
 
@@ -26,9 +26,9 @@ from vpc_requests import (
     ProxyError,
     RoutingError,
     VPCService,
-    batch,
 )
-from vpc_requests.batch import run_fetch_many
+from vpc_requests._bindings import batch
+from vpc_requests._cli.jobs import run_fetch_many
 from vpc_requests.testing import Reply, Seen
 
 NAME = "internal-api.company.local"

@@ -1,6 +1,6 @@
-"""Tests for :mod:`vpc_requests.binding`: ``Binding.fetch()`` and
-``Binding.session()`` against real loopback services (DESIGN S1, S7, S8, S9,
-S12, S13), threads, pickling, ``responses``, and what ``fetch()`` accepts."""
+"""Tests for :mod:`vpc_requests._bindings.binding`: ``Binding.fetch()`` and
+``Binding.session()`` against real loopback services (docs/semantics.rst: S1, S7,
+S8, S9, S12, S13), threads, pickling, ``responses``, and what ``fetch()`` accepts."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from vpc_requests import (
     RoutingError,
     VPCService,
 )
-from vpc_requests.binding import MAX_REDIRECTS
+from vpc_requests._bindings.binding import MAX_REDIRECTS
 from vpc_requests.testing import PrivateService, Reply, Seen, echo
 
 NAME = "internal-api.company.local"

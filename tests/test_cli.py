@@ -1,4 +1,4 @@
-"""Tests for the ``vpc-requests`` command line (:mod:`vpc_requests.cli`):
+"""Tests for the ``vpc-requests`` command line (:mod:`vpc_requests._cli.cli`):
 every subcommand in-process, some as a real subprocess, ``fetch`` and
 ``check`` against loopback services, every failure with its exit status and
 an untouched file."""
@@ -23,9 +23,9 @@ import pytest
 from helpers import eventually
 from servers import BacklogFull, Socks5Server, closed_port
 
-from vpc_requests.cli import main
-from vpc_requests.config import load_env
-from vpc_requests.services_file import read_services
+from vpc_requests._cli.cli import main
+from vpc_requests._config.config import load_env
+from vpc_requests._config.services_file import read_services
 from vpc_requests.testing import PrivateService, Reply
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
@@ -977,7 +977,7 @@ def test_missing_extra_is_one_line(project: Path, run: Run, monkeypatch: pytest.
     def require_socks() -> None:
         raise ImportError("socks5:// and socks5h:// tunnels need PySocks: pip install 'vpc_requests[socks]'")
 
-    monkeypatch.setattr("vpc_requests.connection.require_socks", require_socks)
+    monkeypatch.setattr("vpc_requests._transport.connection.require_socks", require_socks)
     tunnel_config(project, "socks5h://127.0.0.1:1080")
     assert_one_error_line(run("check"), "pip install 'vpc_requests[socks]'")
 
@@ -993,7 +993,7 @@ def test_demo_runs_the_demo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
         print("demo output", file=out)  # type: ignore[arg-type]
         return 3
 
-    monkeypatch.setitem(sys.modules, "vpc_requests.demo", types.SimpleNamespace(run_demo=run_demo))
+    monkeypatch.setitem(sys.modules, "vpc_requests._cli.demo", types.SimpleNamespace(run_demo=run_demo))
     result = run("demo")
     assert (result.code, result.out, len(calls)) == (3, "demo output\n", 1)
 
@@ -1168,12 +1168,13 @@ def test_version(run: Run) -> None:
 
 
 def test_version_has_one_source() -> None:
-    """setup.cfg reads the version from the package: no second copy."""
+    """setup.cfg reads the version from the package (vpc_requests/_version.py,
+    a literal setuptools reads without importing): no second copy."""
     import configparser
 
     setup = configparser.ConfigParser()
     setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
-    assert setup["metadata"]["version"] == "attr: vpc_requests.__version__"
+    assert setup["metadata"]["version"] == "attr: vpc_requests._version.__version__"
 
 
 def test_version_is_not_a_subcommand_option(project: Path, run: Run) -> None:
@@ -1241,7 +1242,7 @@ def explode(args: object) -> int:
 def test_an_unexpected_exception_is_one_line_and_exit_70(
         project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VPC_REQUESTS_DEBUG", raising=False)
-    monkeypatch.setattr("vpc_requests.cli.cmd_bindings", explode)
+    monkeypatch.setattr("vpc_requests._cli.cli.cmd_bindings", explode)
     result = run("bindings")
     assert_one_error_line(result, "internal error: RuntimeError: unexpected \\x1b[31mboom", "--debug", code=70)
     assert "\x1b" not in result.err
@@ -1249,7 +1250,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_70(
 
 @pytest.mark.parametrize("how", ["--debug", "VPC_REQUESTS_DEBUG=1"])
 def test_debug_shows_the_traceback(project: Path, run: Run, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    monkeypatch.setattr("vpc_requests.cli.cmd_bindings", explode)
+    monkeypatch.setattr("vpc_requests._cli.cli.cmd_bindings", explode)
     if how == "--debug":
         result = run("bindings", "--debug")
     else:
@@ -1267,7 +1268,7 @@ def test_debug_shows_the_traceback_of_an_expected_error_too(project: Path, run: 
 
 
 def test_subprocess_unexpected_exception_has_no_traceback(project: Path) -> None:
-    code = ("import sys, vpc_requests.cli as cli\n"
+    code = ("import sys, vpc_requests._cli.cli as cli\n"
             "def explode(args): raise KeyError('x')\n"
             "cli.cmd_bindings = explode\n"
             "sys.exit(cli.main(['bindings']))\n")

@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.errors`: every failure to reach or hear from
+"""Tests for :mod:`vpc_requests._errors`: every failure to reach or hear from
 the service is both the ``requests`` exception plain requests raises and a
 ``ProxyError`` with Cloudflare's code, a message naming binding and origin,
 and it pickles (S11)."""
@@ -31,8 +31,8 @@ from vpc_requests import (
     VPCError,
     VPCService,
 )
-from vpc_requests.errors import CODE_CLASSES, classify, error_response, proxy_error, translate
-from vpc_requests.probe import probe_binding
+from vpc_requests._cli.probe import probe_binding
+from vpc_requests._errors import CODE_CLASSES, classify, error_response, proxy_error, translate
 from vpc_requests.testing import PrivateService, Reply
 
 NAME = "internal-api.company.local"

@@ -1,4 +1,4 @@
-"""Faults on the wire (issue 6, item 1; DESIGN S11), each produced by a real
+"""Faults on the wire (issue 6, item 1; docs/semantics.rst S11), each produced by a real
 loopback server, and ``errors="response"`` (item 2).
 
 For every fault the test checks the outcome three ways: the exception class
@@ -52,7 +52,7 @@ from vpc_requests import (
     VPCService,
     VPCServiceAdapter,
 )
-from vpc_requests.adapter import StaleConnectionRetry
+from vpc_requests._transport.retry import StaleConnectionRetry
 from vpc_requests.testing import (
     PrivateService,
     Reply,

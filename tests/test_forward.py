@@ -19,8 +19,8 @@ from servers import Unresponsive, closed_port
 from tcp_servers import EchoServer, read_all, roundtrip
 
 from vpc_requests import Binding, RoutingError, VPCService
-from vpc_requests.cli import main
-from vpc_requests.forward import Forwarder, check_listen, parse_listen
+from vpc_requests._bindings.forward import Forwarder, check_listen, parse_listen
+from vpc_requests._cli.cli import main
 
 LOOP = "127.0.0.1"
 CLIENTS = 8

@@ -18,8 +18,8 @@ from servers import Asked, Socks5Server, closed_port
 from tcp_servers import EchoServer, roundtrip
 
 from vpc_requests import ConfigError, NetworkBinding, ProxyError, RoutingError, load_env, mount
-from vpc_requests.cli import main
-from vpc_requests.network import NetworkAdapter
+from vpc_requests._bindings.network import NetworkAdapter
+from vpc_requests._cli.cli import main
 from vpc_requests.testing import PrivateService, Reply
 
 LOOP = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.probe`: a binding's service probed the way
+"""Tests for :mod:`vpc_requests._cli.probe`: a binding's service probed the way
 its requests reach it (directly, through a SOCKS5 or HTTP CONNECT tunnel,
 by its ``resolver_ips``), against loopback services and tunnel ends that
 record what they saw."""
@@ -16,7 +16,7 @@ from helpers import eventually
 from servers import BacklogFull, ConnectProxy, DNSServer, Socks5Server, closed_port, tls_server_context
 
 from vpc_requests import Binding, ConfigError, VPCService
-from vpc_requests.probe import Probe, TunnelProbe, probe_binding, probe_tunnel_of
+from vpc_requests._cli.probe import Probe, TunnelProbe, probe_binding, probe_tunnel_of
 from vpc_requests.testing import PrivateService
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 * The routing decision for arbitrary URLs (IDN hosts, IPv6 literals,
   userinfo, ports, mixed-case schemes, trailing dots, paths, queries,
-  fragments) matches the contract (DESIGN S1, S2, S3, S4, S5, S7), checked
+  fragments) matches the contract (docs/semantics.rst: S1-S5, S7), checked
   against an oracle written from the contract, not from routing.py.
 * End to end, for a sample of such URLs: a real fetch reaches the loopback
   service on the port of the URL's scheme, which records the Host and SNI
@@ -35,10 +35,10 @@ from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from vpc_requests import Binding, ConfigError, RoutingError, VPCService
-from vpc_requests.config import Env, load_env
-from vpc_requests.routing import Route, route
+from vpc_requests._config.config import Env, load_env
+from vpc_requests._config.wrangler import ConfigWarning
+from vpc_requests._transport.routing import Route, route
 from vpc_requests.testing import PrivateService
-from vpc_requests.wrangler import ConfigWarning
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 QUICK = settings()  # the profile's count (tests/conftest.py)

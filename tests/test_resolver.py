@@ -13,7 +13,7 @@ import requests
 from servers import Asked, DNSServer, Socks5Server
 
 from vpc_requests import Binding, ProxyConnectTimeout, ProxyError, VPCService
-from vpc_requests.resolver import Resolver, parse_server, resolver_for
+from vpc_requests._transport.resolver import Resolver, parse_server, resolver_for
 
 NAME = "internal-api.company.local"
 LOOP = "127.0.0.1"

@@ -3,7 +3,7 @@ section 5): not in the error for a malformed URL, not in ``repr``/``str`` of
 the objects that hold the URL (binding, adapter, pool manager, pool keys,
 dialer, transport), not in a failure through the tunnel, not in log records
 at DEBUG, not in what the CLI prints. One redaction,
-:func:`vpc_requests.tunnels.redact_url`, is used everywhere.
+:func:`vpc_requests._transport.tunnels.redact_url`, is used everywhere.
 
 Every check scans for the password in its raw, percent-encoded and
 percent-decoded forms, and the scan has a twin that finds it where it is.
@@ -24,11 +24,11 @@ import requests
 from servers import ConnectProxy, Socks5Server, closed_port
 
 from vpc_requests import Binding, ConfigError, ProxyError, VPCService, VPCServiceAdapter
-from vpc_requests.cli import main
-from vpc_requests.connection import Dialer
-from vpc_requests.services_file import read_services
+from vpc_requests._cli.cli import main
+from vpc_requests._config.services_file import read_services
+from vpc_requests._transport.connection import Dialer
+from vpc_requests._transport.tunnels import describe_transport, parse_tunnel, probe_tunnel, redact_url
 from vpc_requests.testing import PrivateService
-from vpc_requests.tunnels import describe_transport, parse_tunnel, probe_tunnel, redact_url
 
 SECRET = "Pa55-w0rd"  # noqa: S105 - the value every scan looks for
 TOKEN = "tok-3141592"  # noqa: S105 - a user name alone, which may be a token

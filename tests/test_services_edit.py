@@ -1,4 +1,4 @@
-"""Editing the services file (:mod:`vpc_requests.services_file`, the edit
+"""Editing the services file (:mod:`vpc_requests._config.services_file`, the edit
 half): concurrent editors as real processes under the file's lock, the
 atomic replace keeping owner, group and mode, symlinks edited through,
 hard links refused, and a file left byte-identical by every failure."""
@@ -18,9 +18,8 @@ import filelock
 import pytest
 
 from vpc_requests import VPCService
-from vpc_requests.cli import main
-from vpc_requests.errors import ConfigError
-from vpc_requests.services_file import (
+from vpc_requests._cli.cli import main
+from vpc_requests._config.services_file import (
     LockTimeout,
     ServiceInUse,
     bindings_using,
@@ -32,6 +31,7 @@ from vpc_requests.services_file import (
     update_service,
     write_atomic,
 )
+from vpc_requests._errors import ConfigError
 
 SERVICES = """\
 # Services edited by five processes at once (keep this comment).

@@ -30,7 +30,7 @@ from vpc_requests import (
     RoutingError,
     VPCService,
 )
-from vpc_requests.tcp import address_host
+from vpc_requests._transport.tcp import address_host
 
 NAME = "db.company.local"
 LOOP = "127.0.0.1"

@@ -17,7 +17,7 @@ import requests
 from servers import Asked, ConnectProxy, Socks5Server, closed_port, tls_server_context
 
 from vpc_requests import Binding, ConfigError, ProxyError, VPCService, VPCServiceAdapter
-from vpc_requests.tunnels import Transport, describe_transport, parse_tunnel, probe_tunnel
+from vpc_requests._transport.tunnels import Transport, describe_transport, parse_tunnel, probe_tunnel
 
 NAME = "internal-api.company.local"
 LOOP = "127.0.0.1"

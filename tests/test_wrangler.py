@@ -14,9 +14,9 @@ import pytest
 import tomlkit
 
 from vpc_requests import ConfigError
-from vpc_requests.config import ConfigWarning, load_env
-from vpc_requests.sources import _toml, parse_document
-from vpc_requests.wrangler import NetworkSpec, find_wrangler_file, read_worker
+from vpc_requests._config.config import ConfigWarning, load_env
+from vpc_requests._config.sources import _toml, parse_document
+from vpc_requests._config.wrangler import NetworkSpec, find_wrangler_file, read_worker
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
 DB_ID = "0199a1b2-0000-4000-8000-000000000002"

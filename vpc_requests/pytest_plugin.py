@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .config import Env, load_env
-from .service import VPCService
+from ._config.config import Env, load_env
+from ._model.service import VPCService
 
 if TYPE_CHECKING:
     import trustme

@@ -40,12 +40,12 @@ import filelock
 import tomlkit
 import tomlkit.items
 
-from .errors import ConfigError
-from .service import API_FIELDS, VPCService
+from .._errors import ConfigError
+from .._model.service import API_FIELDS, VPCService
+from .._transport.tls import CertificateFiles
+from .._transport.tunnels import TUNNEL_SCHEMES, parse_tunnel
 from .sources import describe as _describe
 from .sources import did_you_mean
-from .tls import CertificateFiles
-from .tunnels import TUNNEL_SCHEMES, parse_tunnel
 from .wrangler import (
     ConfigWarning,
     Document,
@@ -283,7 +283,7 @@ def _a(noun: str) -> str:
 
 def check_tunnel(url: object) -> str:
     """Validate a tunnel transport by the rules of
-    :func:`vpc_requests.tunnels.parse_tunnel` (the ones bindings use):
+    :func:`vpc_requests._transport.tunnels.parse_tunnel` (the ones bindings use):
     ``direct``, or a ``socks5://``, ``socks5h://``, ``http://`` or
     ``https://`` URL with a host, an optional port and optional
     ``user:password@``.

@@ -1,6 +1,7 @@
-"""Batches of fetches through one binding: :func:`fetch_many` (what
-:meth:`Binding.fetch_many <vpc_requests.Binding.fetch_many>` runs) and
-:func:`run_fetch_many`, the JSON-lines job behind ``vpc-requests fetch-many``.
+"""Batches of fetches through one binding: :func:`fetch_many`, what
+:meth:`Binding.fetch_many <vpc_requests.Binding.fetch_many>` runs (the
+JSON-lines job of ``vpc-requests fetch-many`` on top of it is in the CLI's
+layer, :mod:`vpc_requests._cli.jobs`).
 
 A batch runs at most ``concurrency`` fetches at a time on as many worker
 threads, each using the binding's one connection pool (grown to hold
@@ -15,31 +16,26 @@ control returns.
 from __future__ import annotations
 
 import collections
-import io
-import json
 import sys
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sized
-from typing import TYPE_CHECKING, Any, TextIO, Union, cast
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from requests.models import PreparedRequest, Request, Response
 
-from .abort import AbortController, AbortSignal
-from .errors import AbortError, ProxyError
+from .._errors import AbortError
+from .._transport.abort import AbortController, AbortSignal
 
 if TYPE_CHECKING:
     from .binding import Binding
 
-__all__ = ["LINE_KEYS", "PROGRESS_INTERVAL", "FetchResults", "Item", "fetch_many", "run_fetch_many"]
+__all__ = ["PROGRESS_INTERVAL", "FetchResults", "InvalidItem", "Item", "fetch_many"]
 
 #: What one input item may be: a URL, a :class:`requests.Request` or
 #: :class:`requests.PreparedRequest`, or a mapping of :meth:`Binding.fetch`
 #: arguments with the resource under ``"url"``.
 Item = Union[str, Request, PreparedRequest, Mapping[str, Any]]
-
-#: The keys a JSON input line of :func:`run_fetch_many` may give.
-LINE_KEYS = ("url", "method", "headers", "body", "json", "params")
 
 #: Seconds between two plain progress lines on stderr (without tqdm).
 PROGRESS_INTERVAL = 2.0
@@ -184,8 +180,9 @@ class _Slot:
         self.done = False
 
 
-class _Invalid:
-    """An input item that could not be read: its fetch raises ``error``."""
+class InvalidItem:
+    """An input item that could not be read: its fetch raises ``error``
+    (the JSON-lines job gives one for a line it cannot use)."""
 
     __slots__ = ("error", "url")
 
@@ -351,7 +348,7 @@ class _Batch:
                 raise TypeError(f"a fetch_many item given as a mapping needs a 'url'; got keys {sorted(options)}")
             resource = options.pop("url")
             kwargs = {**kwargs, **options} if kwargs else options
-        elif type(item) is _Invalid:
+        elif type(item) is InvalidItem:
             raise item.error
         else:
             resource = item
@@ -473,133 +470,3 @@ def _clock(seconds: float) -> str:
     seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-# ---------------------------------------------------------------- JSON lines
-
-
-def run_fetch_many(
-    binding: Binding,
-    lines: Iterable[str],
-    out: TextIO,
-    *,
-    concurrency: int = 8,
-    progress: bool = False,
-    include_headers: bool = False,
-    **fetch_kwargs: Any,
-) -> int:
-    """Fetch one request per input line and write one JSON line per result,
-    in input order (``vpc-requests fetch-many BINDING FILE``).
-
-    An input line is a URL, or a JSON object ``{"url": ..., "method": ...,
-    "headers": {...}, "body": "..."}`` with only the keys of
-    :data:`LINE_KEYS` (``url``, ``method``, ``headers``, ``body``, ``json``,
-    ``params``): the input is data, so it cannot change how fetches are
-    made (``verify``, ``timeout``, ``cert``, ... come from ``fetch_kwargs``
-    alone); a line with any other key gets an error record naming it, and
-    the batch goes on. Blank lines and lines starting with ``#`` are
-    skipped. Each output line is ``{"index": i, "url": ..., "status": 200,
-    "body": "..."}`` (``"headers"`` too with ``include_headers``; a body that
-    is not text comes as ``"body_base64"``), or for an item that failed
-    ``{"index": i, "url": ..., "error": {"type": "ProxyConnectionError",
-    "code": "connection_refused", "message": "..."}}`` (``code`` is
-    ``null`` for errors that are not a :class:`~vpc_requests.ProxyError`, such
-    as an unreadable line). ``index`` counts the items, from 0.
-
-    :param binding: the binding to fetch through.
-    :param lines: the input lines, read lazily.
-    :param out: where the JSON lines go.
-    :param concurrency: fetches in flight at once.
-    :param progress: progress on stderr, as :func:`fetch_many`.
-    :param include_headers: add each response's headers.
-    :param fetch_kwargs: passed to every fetch (``timeout``, ...).
-    :returns: the exit status: ``0`` when every item got a response (of any
-        HTTP status), ``1`` when at least one failed.
-    """
-    urls: collections.deque[str | None] = collections.deque()
-
-    def items() -> Iterator[Any]:
-        for line in lines:
-            if not _is_item(line):
-                continue
-            item = _parse_line(line.strip())
-            urls.append(_url_of(item))
-            yield item
-
-    total = _count_items(lines) if progress else None
-    failed = 0
-    index = 0
-    for index, result in enumerate(
-        fetch_many(binding, items(), concurrency=concurrency, progress=progress, total=total, **fetch_kwargs)
-    ):
-        record: dict[str, Any] = {"index": index, "url": urls.popleft()}
-        if isinstance(result, Exception):
-            failed += 1
-            code = result.code if isinstance(result, ProxyError) else None
-            record["error"] = {"type": type(result).__name__, "code": code, "message": str(result)}
-        else:
-            record["status"] = result.status_code
-            if include_headers:
-                record["headers"] = dict(result.headers)
-            record.update(_body(result))
-        out.write(json.dumps(record) + "\n")
-    out.flush()
-    return 1 if failed else 0
-
-
-def _is_item(line: str) -> bool:
-    text = line.strip()
-    return bool(text) and not text.startswith("#")
-
-
-def _count_items(lines: Iterable[str]) -> int | None:
-    """How many items a regular file holds (for the progress display's
-    total and ETA), read once ahead and rewound; ``None`` for a stream
-    (stdin, a pipe) that cannot be read twice."""
-    if not isinstance(lines, io.IOBase) or not lines.seekable():
-        return None
-    start = lines.tell()
-    try:
-        return sum(1 for line in lines if _is_item(line))
-    finally:
-        lines.seek(start)
-
-
-def _parse_line(text: str) -> Any:
-    if not text.startswith("{"):
-        return text
-    try:
-        item = json.loads(text)
-    except ValueError as exc:
-        return _Invalid(ValueError(f"not a JSON object: {exc}"))
-    if not isinstance(item, dict):
-        return _Invalid(ValueError("not a JSON object"))
-    if not isinstance(item.get("url"), str):
-        return _Invalid(ValueError("the JSON object has no 'url' string"))
-    unknown = [key for key in item if key not in LINE_KEYS]
-    if unknown:
-        names = ", ".join(repr(key) for key in unknown)
-        return _Invalid(ValueError(f"key{'s' if len(unknown) > 1 else ''} {names} not allowed in an input line; "
-                                   f"a line may give only {', '.join(LINE_KEYS)}"), item["url"])
-    return item
-
-
-def _url_of(item: Any) -> str | None:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        return item.get("url")
-    if isinstance(item, _Invalid):
-        return item.url
-    return None
-
-
-def _body(response: Response) -> dict[str, str]:
-    content = response.content or b""
-    try:
-        text = content.decode(response.encoding or "utf-8")
-    except (UnicodeDecodeError, LookupError):
-        import base64
-
-        return {"body_base64": base64.b64encode(content).decode("ascii")}
-    return {"body": text}

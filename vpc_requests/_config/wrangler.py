@@ -9,7 +9,7 @@ The rules follow workers-sdk ``packages/workers-utils/src/config/``:
 ``validation-helpers.ts`` (``notInheritable``, ``getBindingNames``,
 ``validateAdditionalProperties``). Where we differ on purpose, README's
 "Differences from wrangler" table says so and why. Parsing and line finding
-live in :mod:`vpc_requests.sources`.
+live in :mod:`vpc_requests._config.sources`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import ConfigError
+from .._errors import ConfigError
 from .sources import (
     ConfigWarning,
     Document,

@@ -10,7 +10,7 @@ its TTL, and lets concurrent lookups of one name share a single query
 ``dns_timeout`` (a :class:`~vpc_requests.ProxyConnectTimeout`).
 
 Services without ``resolver_ips`` use the system resolver
-(``getaddrinfo``), in :mod:`vpc_requests.connection`.
+(``getaddrinfo``), in :mod:`vpc_requests._transport.connection`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import ProxyError, proxy_error
+from .._errors import ProxyError, proxy_error
 
 __all__ = ["DEFAULT_LIFETIME", "MAX_TTL", "Resolver", "parse_server", "require_dns", "resolver_for"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.resolver")  # the name it had before the layers; users filter on it
 
 #: Seconds a lookup may take when the caller gives no timeout (dnspython's
 #: own default lifetime).

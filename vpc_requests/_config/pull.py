@@ -7,7 +7,7 @@ the HTTP: authentication, pagination, retries of 429 / 5xx answers, and
 ``CLOUDFLARE_BASE_URL``. This module turns its answers into
 :class:`~vpc_requests.VPCService` values and its errors into one
 :class:`CloudflareAPIError` line; the services file is edited by
-:func:`vpc_requests.services_file.replace_services`, like every other edit.
+:func:`vpc_requests._config.services_file.replace_services`, like every other edit.
 
 ::
 
@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import ConfigError, VPCError
-from .service import VPCService
+from .._errors import ConfigError, VPCError
+from .._model.service import VPCService
 from .services_file import read_services, replace_services
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ __all__ = [
     "resolve_account_id",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.pull")  # the name it had before the layers; users filter on it
 
 #: The environment variable the API token is read from (as wrangler and the SDK do).
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
@@ -174,12 +174,12 @@ def plan_changes(local: Mapping[str, VPCService], remote: Iterable[VPCService]) 
 
     Two services are the same when their API objects are equal
     (:meth:`VPCService.to_api`, timestamps included), which is also when
-    :func:`~vpc_requests.services_file.replace_services` leaves them alone:
+    :func:`~vpc_requests._config.services_file.replace_services` leaves them alone:
     ``service diff`` reports a difference exactly when ``service pull``
     would write.
 
     :param local: ``service_id`` -> service, as
-        :attr:`vpc_requests.services_file.ServicesFile.services`.
+        :attr:`vpc_requests._config.services_file.ServicesFile.services`.
     :param remote: the account's services.
     :returns: the plan.
     """
@@ -371,7 +371,7 @@ def pull_services(path: str | Path, account_id: str, *, dry_run: bool = False,
     :param services: the account's services when already fetched (no API call).
     :param edit_options: how the edit waits for the file's lock
         (``lock_timeout``, ``waiting``: see
-        :func:`~vpc_requests.services_file.replace_services`).
+        :func:`~vpc_requests._config.services_file.replace_services`).
     :returns: the changes (made, or to be made when ``dry_run``).
     :raises CloudflareAPIError: as :func:`fetch_services`; the file is untouched.
     :raises ConfigError: when the file is broken or a service cannot be

@@ -4,9 +4,9 @@ to a whole tunnel or Cloudflare Mesh network, where the URL's host and port
 
 :class:`NetworkBinding` has the surface of :class:`~vpc_requests.Binding`
 (``fetch``, ``session()``, ``fetch_many``, ``connect``, ``forward``,
-``errors=``, ``signal``); its :class:`~vpc_requests.network.NetworkAdapter` dials each URL's host
+``errors=``, ``signal``); its :class:`~vpc_requests._bindings.network.NetworkAdapter` dials each URL's host
 through the network's transport with the same
-:class:`~vpc_requests.connection.Dialer` a service binding uses: directly
+:class:`~vpc_requests._transport.connection.Dialer` a service binding uses: directly
 when this machine is inside the network, else through the tunnel named for
 the network's ``tunnel_id`` / ``network_id`` in the services file's
 ``[tunnels]`` table. What stays as for service bindings: redirects are
@@ -28,18 +28,19 @@ from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 from requests.utils import default_headers
 
-from . import forks
-from .abort import AbortSignal
-from .adapter import VPCServiceAdapter, _pool_key, _route_of, default_retry
+from .._errors import ConfigError, RoutingError
+from .._model.service import VPCService
+from .._transport.abort import AbortSignal
+from .._transport.adapter import VPCServiceAdapter, pool_key, route_of
+from .._transport.connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool
+from .._transport.retry import default_retry
+from .._transport.routing import DEFAULT_PORTS, Route, is_ip, route
+from .._transport.tcp import Address, address_host, open_connection
+from .._transport.tls import pool_kwargs as tls_pool_kwargs
+from .._transport.tunnels import describe_transport, parse_tunnel, require_socks
+from .._util import forks
 from .binding import Binding
-from .connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool
-from .errors import ConfigError, RoutingError
 from .forward import ListenAddress, forwarding
-from .routing import DEFAULT_PORTS, Route, is_ip, route
-from .service import VPCService
-from .tcp import Address, address_host, open_connection
-from .tls import pool_kwargs as tls_pool_kwargs
-from .tunnels import describe_transport, parse_tunnel, require_socks
 
 __all__ = ["NetworkAdapter", "NetworkBinding", "destination"]
 
@@ -134,7 +135,7 @@ class NetworkAdapter(VPCServiceAdapter):
             "http": VPCHTTPConnectionPool,
             "https": VPCHTTPSConnectionPool,
         }
-        self.poolmanager.key_fn_by_scheme = {"http": _pool_key, "https": _pool_key}
+        self.poolmanager.key_fn_by_scheme = {"http": pool_key, "https": pool_key}
         self._generation = forks.generation()
 
     def route(self, url: str) -> Route:
@@ -164,7 +165,7 @@ class NetworkAdapter(VPCServiceAdapter):
         This method should not be called from user code, and is only exposed
         for use when subclassing.
         """
-        where = _route_of(self, request)
+        where = route_of(self, request)
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         extra: dict[str, Any] = {"vpc_dialer": self.dialer(where.connect_host, where.port, where.scheme)}
         if where.server_hostname is not None:
@@ -189,7 +190,7 @@ class NetworkBinding(Binding):
         bound by network.
     :param errors: ``"raise"`` or ``"response"``, as for
         :class:`~vpc_requests.Binding`.
-    :param adapter_kwargs: passed to :class:`~vpc_requests.network.NetworkAdapter`.
+    :param adapter_kwargs: passed to :class:`~vpc_requests._bindings.network.NetworkAdapter`.
     """
 
     def __init__(

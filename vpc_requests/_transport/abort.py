@@ -19,9 +19,9 @@ import threading
 import time
 from typing import Any, Callable
 
-from .errors import AbortError
+from .._errors import AbortError
 
-__all__ = ["AbortController", "AbortSignal", "current_scope", "shutdown_socket", "watch"]
+__all__ = ["AbortController", "AbortSignal", "Scope", "current_scope", "shutdown_socket", "watch"]
 
 
 class AbortSignal:
@@ -124,7 +124,7 @@ class AbortController:
         self.signal._abort("aborted" if reason is None else reason)
 
 
-class _Scope:
+class Scope:
     """The sockets and connections one fetch is using, to shut down on abort."""
 
     def __init__(self, signal: AbortSignal) -> None:
@@ -170,7 +170,7 @@ class _Scope:
                 if held is not None:
                     shutdown_socket(held)
 
-    def __enter__(self) -> _Scope:
+    def __enter__(self) -> Scope:
         self.signal.throw_if_aborted()
         self._remove = self.signal.add_callback(self._on_abort)
         self._token = _CURRENT.set(self)
@@ -192,12 +192,12 @@ class _Scope:
             self._conns.clear()
 
 
-_CURRENT: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
+_CURRENT: contextvars.ContextVar[Scope | None] = contextvars.ContextVar(
     "vpc_requests_abort_scope", default=None
 )
 
 
-def current_scope() -> _Scope | None:
+def current_scope() -> Scope | None:
     """The abort scope of the fetch running in this thread, if any.
 
     Should not be called from user code; the transport uses it to register
@@ -217,9 +217,9 @@ def watch(sock: socket.socket) -> None:
         active.watch_socket(sock)
 
 
-def scope(signal: AbortSignal) -> _Scope:
+def scope(signal: AbortSignal) -> Scope:
     """A new abort scope for one fetch; use as a context manager."""
-    return _Scope(signal)
+    return Scope(signal)
 
 
 def shutdown_socket(sock: socket.socket) -> None:

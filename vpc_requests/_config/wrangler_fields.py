@@ -1,4 +1,4 @@
-"""The field lists of wrangler's configuration that :mod:`vpc_requests.wrangler`
+"""The field lists of wrangler's configuration that :mod:`vpc_requests._config.wrangler`
 checks against, copied from workers-sdk
 ``packages/workers-utils/src/config/validation.ts`` (commit f830836, 2026-08):
 the keys of the normalised ``Environment`` object built by

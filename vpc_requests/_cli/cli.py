@@ -41,15 +41,10 @@ from typing import IO, Any, NoReturn, TextIO, cast
 
 import requests
 
-from . import __version__
-from .batch import run_fetch_many
-from .binding import Binding
-from .config import Env, load_env
-from .errors import ProxyError, VPCError
-from .network import NetworkBinding
-from .probe import Probe, probe_binding
-from .service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
-from .services_file import (
+from .._bindings.binding import Binding
+from .._bindings.network import NetworkBinding
+from .._config.config import Env, load_env
+from .._config.services_file import (
     DEFAULT_LOCK_TIMEOUT,
     LockTimeout,
     ServiceInUse,
@@ -61,8 +56,13 @@ from .services_file import (
     read_services,
     update_service,
 )
-from .tunnels import parse_tunnel
-from .wrangler import find_wrangler_file
+from .._config.wrangler import find_wrangler_file
+from .._errors import ProxyError, VPCError
+from .._model.service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
+from .._transport.tunnels import parse_tunnel
+from .._version import __version__
+from .jobs import run_fetch_many
+from .probe import Probe, probe_binding
 
 __all__ = ["main"]
 
@@ -312,7 +312,7 @@ def _add_service_delete(actions: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_pull_commands(actions: Any, common: argparse.ArgumentParser) -> None:
     """``service pull`` and ``service diff``: the account's services through
-    the Cloudflare API (:mod:`vpc_requests.pull`)."""
+    the Cloudflare API (:mod:`vpc_requests._config.pull`)."""
     pull = actions.add_parser("pull", parents=[common],
                               help="mirror the account's services into the services file (Cloudflare API)")
     diff = actions.add_parser("diff", parents=[common],
@@ -524,7 +524,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def _transport_url(url: str | None) -> str:
     """A transport URL fit to print (``direct``, or the URL with the
-    password as ``***``): :attr:`vpc_requests.tunnels.Transport.url`."""
+    password as ``***``): :attr:`vpc_requests._transport.tunnels.Transport.url`."""
     return parse_tunnel(url).url
 
 
@@ -744,7 +744,7 @@ def _port_text(service: VPCService, scheme: str, explicit: bool) -> str:
 
 
 def _account_id(args: argparse.Namespace) -> str:
-    from .pull import resolve_account_id
+    from .._config.pull import resolve_account_id
 
     return resolve_account_id(args.account_id, wrangler_file=_config_path(args), environment=args.env)
 
@@ -752,7 +752,7 @@ def _account_id(args: argparse.Namespace) -> str:
 def cmd_service_pull(args: argparse.Namespace) -> int:
     """``service pull [--account-id ID] [--dry-run]``: mirror the account's
     services into the services file; exit 2 (file untouched) when the API refuses."""
-    from .pull import pull_services
+    from .._config.pull import pull_services
 
     account, path = _account_id(args), _services_path(args)
     plan = pull_services(path, account, dry_run=args.dry_run, **_edit_options(args))
@@ -772,7 +772,7 @@ def cmd_service_diff(args: argparse.Namespace) -> int:
     """``service diff [--account-id ID]``: the differences between the
     services file and the account, ``-`` only in the file, ``+`` only in the
     account, ``~`` different; exit 0 when equal, 1 when not (as ``diff``)."""
-    from .pull import diff_services
+    from .._config.pull import diff_services
 
     account, path = _account_id(args), _services_path(args)
     plan = diff_services(path, account)
@@ -872,7 +872,7 @@ class _TextAsBinary:
 
 
 def cmd_fetch_many(args: argparse.Namespace) -> int:
-    """``fetch-many BINDING FILE``: :func:`vpc_requests.batch.run_fetch_many`
+    """``fetch-many BINDING FILE``: :func:`vpc_requests._cli.jobs.run_fetch_many`
     over the file's lines; exit 1 when any item failed."""
     binding = _binding(args)
     with _lines(args.file) as lines, _output(args.out) as out:
@@ -905,9 +905,9 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 def cmd_forward(args: argparse.Namespace) -> int:
     """``forward BINDING``: a local forwarder until Ctrl-C (exit 130) or
-    SIGTERM (exit 0) (:mod:`vpc_requests.forward`)."""
-    from .forward import open_forwarder, parse_listen, serve
-    from .tcp import check_tcp
+    SIGTERM (exit 0) (:mod:`vpc_requests._bindings.forward`)."""
+    from .._bindings.forward import open_forwarder, parse_listen, serve
+    from .._transport.tcp import check_tcp
 
     binding = _binding(args)
     if isinstance(binding, NetworkBinding):
@@ -932,7 +932,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: probe every binding through its transport
-    (:func:`vpc_requests.probe.probe_binding`); exit 1 when any probe fails."""
+    (:func:`vpc_requests._cli.probe.probe_binding`); exit 1 when any probe fails."""
     env = _load(args)
     bindings = [_named(env, name) for name in dict.fromkeys(args.bindings)] or env.bindings.values()
     verify: bool | str = False if args.insecure else (args.cacert or True)

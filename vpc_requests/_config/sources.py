@@ -32,13 +32,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python < 3.11
     import tomli as _toml
 
-from .errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = [
     "MAX_CONFIG_BYTES",
     "ConfigWarning",
     "Document",
     "KeyPath",
+    "caller_level",
     "decode_config",
     "describe",
     "did_you_mean",
@@ -133,13 +134,14 @@ class Document:
         """Emit a :class:`ConfigWarning` naming this file and the line of ``path``."""
         line = self.line_of(path)
         where = f"{self.path}:{line}" if line is not None else self.path
-        warnings.warn(f"{where}: {message}", ConfigWarning, stacklevel=_caller_level())
+        warnings.warn(f"{where}: {message}", ConfigWarning, stacklevel=caller_level())
 
 
-def _caller_level() -> int:
+def caller_level() -> int:
     """The ``stacklevel`` that points a warning at the first caller outside
-    this package."""
-    here = os.path.dirname(__file__)
+    this package (not only outside this layer: the CLI and the pytest plugin
+    call in from other layers)."""
+    here = os.path.dirname(os.path.dirname(__file__))
     frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and frame.f_code.co_filename.startswith(here):

@@ -7,8 +7,8 @@ Python counterpart of a Worker's ``env``.
     env = vpc_requests.load_env()            # wrangler.json / .jsonc / .toml, as wrangler finds it
     env.PRIVATE_API.fetch("http://internal-api.company.local/users")
 
-The file formats are read by :mod:`vpc_requests.wrangler` and
-:mod:`vpc_requests.services_file`; this module puts them together.
+The file formats are read by :mod:`vpc_requests._config.wrangler` and
+:mod:`vpc_requests._config.services_file`; this module puts them together.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .binding import Binding
-from .errors import ConfigError
-from .network import NetworkBinding
-from .service import VPCService
+from .._bindings.binding import Binding
+from .._bindings.network import NetworkBinding
+from .._errors import ConfigError
+from .._model.service import VPCService
 from .services_file import ServicesFile, default_services_path, read_services
-from .sources import ConfigWarning, Document, _caller_level, read_document
+from .sources import ConfigWarning, Document, caller_level, read_document
 from .wrangler import WRANGLER_FILES, BindingSpec, NetworkSpec, cloudflare_env, find_wrangler_file, read_worker
 
 __all__ = ["ConfigWarning", "Env", "load_env"]
@@ -62,7 +62,7 @@ class Env:
         self._fill(bindings, services, tunnels, path, services_path, environment)
         for name in _shadowed(self._bindings):
             where = f"{path}: " if path else ""
-            warnings.warn(f"{where}{_shadowed_message(name)}", ConfigWarning, stacklevel=_caller_level())
+            warnings.warn(f"{where}{_shadowed_message(name)}", ConfigWarning, stacklevel=caller_level())
 
     @classmethod
     def _quiet(cls, bindings: Iterable[Binding], **state: Any) -> Env:
@@ -197,7 +197,7 @@ def load_env(
     :param path: the Worker's ``wrangler.json``, ``wrangler.jsonc`` or
         ``wrangler.toml``. ``None`` finds it as wrangler does: ``wrangler.json``
         in the current directory or its nearest parent, then ``wrangler.jsonc``
-        likewise, then ``wrangler.toml`` (:func:`~vpc_requests.wrangler.find_wrangler_file`).
+        likewise, then ``wrangler.toml`` (:func:`~vpc_requests._config.wrangler.find_wrangler_file`).
     :param services: the services file; default ``vpc-services.toml`` beside
         the wrangler file (needed only when there are bindings).
     :param environment: read ``[env.NAME]`` instead of the top level; ``None``

@@ -42,9 +42,9 @@ from typing import Any, Union
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
 from urllib3.util.ssl_ import create_urllib3_context
 
+from .._errors import ConfigError
+from .._model.service import VPCService
 from .abort import watch
-from .errors import ConfigError
-from .service import VPCService
 
 __all__ = ["MODES", "RECHECK_SECONDS", "CertificateFiles", "ServiceFiles", "certificate_map", "pool_kwargs",
            "service_context", "service_files"]

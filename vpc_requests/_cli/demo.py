@@ -14,10 +14,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, TextIO
 
-from .binding import Binding
-from .errors import VPCError
-from .service import VPCService
-from .testing import PrivateService, Seen
+from .._bindings.binding import Binding
+from .._errors import VPCError
+from .._model.service import VPCService
+from ..testing import PrivateService, Seen
 
 __all__ = ["run_demo"]
 

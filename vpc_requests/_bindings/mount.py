@@ -12,7 +12,7 @@ through.
 A redirect received through a binding stays in that binding whatever host it
 names (S8), and a hop to a host that is not routed to that binding carries
 none of that host's credentials or cookies (S14): the session becomes a
-:class:`~vpc_requests.confine.ConfinedSession` (see there), and so do its
+:class:`~vpc_requests._bindings.confine.ConfinedSession` (see there), and so do its
 copies and pickles. Nothing outside a redirect chain is affected.
 """
 
@@ -27,9 +27,9 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.models import PreparedRequest, Response
 
+from .._errors import ConfigError
 from .binding import Binding
 from .confine import Router, confine, normal_host
-from .errors import ConfigError
 from .network import NetworkBinding
 
 __all__ = ["HostRouter", "mount"]
@@ -45,7 +45,7 @@ def mount(
     """Route ``session``'s requests for the bindings' hosts through them.
 
     :param session: a :class:`requests.Session` (changed in place: it
-        becomes a :class:`~vpc_requests.confine.ConfinedSession`).
+        becomes a :class:`~vpc_requests._bindings.confine.ConfinedSession`).
     :param env_or_binding: an :class:`~vpc_requests.Env` or one
         :class:`~vpc_requests.Binding`.
     :param hosts: a mapping: URL host -> binding name (or Binding). Without

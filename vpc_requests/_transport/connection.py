@@ -26,11 +26,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.poolmanager import PoolKey, _default_key_normalizer
 
-from . import deadlines
+from .._errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
+from .._model.service import VPCService
+from .._util import deadlines
 from .abort import current_scope, watch
-from .errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
 from .resolver import require_dns, resolver_for
-from .service import VPCService
 from .tunnels import (
     Transport,
     http_connect,
@@ -55,7 +55,7 @@ __all__ = [
 
 SocketOptions = Any
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.connection")  # the name it had before the layers; users filter on it
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class Dialer:
 
     Direct: the service's addresses are tried in order (dual stack: IPv6,
     then IPv4); a hostname is resolved by its ``resolver_ips`` when it has
-    some (:mod:`vpc_requests.resolver`), else by the system. Through a
-    tunnel (:mod:`vpc_requests.tunnels`) the tunnel is asked for the
+    some (:mod:`vpc_requests._transport.resolver`), else by the system. Through a
+    tunnel (:mod:`vpc_requests._transport.tunnels`) the tunnel is asked for the
     service's origin and the port: by name for ``socks5h``, ``http`` and
     ``https`` (the far end resolves it), by address for ``socks5`` (resolved
     here, as in direct mode).
@@ -206,7 +206,7 @@ class Dialer:
 
 
 class _DialFailed(ProxyConnectionError):
-    """A dial failure carried through urllib3 to :func:`~vpc_requests.errors.translate`,
+    """A dial failure carried through urllib3 to :func:`~vpc_requests._errors.translate`,
     which finds its ``.code``. Its text is only the detail: the translated
     error puts ``ProxyError: <code> (binding, origin)`` in front."""
 
@@ -349,7 +349,7 @@ class Exchange(NamedTuple):
     hooks further down the same call.
 
     :ivar adapter: the adapter sending it.
-    :ivar route: its :class:`~vpc_requests.routing.Route`.
+    :ivar route: its :class:`~vpc_requests._transport.routing.Route`.
     :ivar drop_proxy_authorization: leave out the ``Proxy-Authorization``
         header requests made from a proxy URL the binding never uses (S9).
     """

@@ -2,13 +2,13 @@
 ``vpc-requests check`` runs.
 
 For each scheme the service allows, a probe opens the TCP connection with
-the binding's own :class:`~vpc_requests.connection.Dialer` (so a binding
+the binding's own :class:`~vpc_requests._transport.connection.Dialer` (so a binding
 with a tunnel is probed *through* that tunnel, with the same name
 resolution, dual-stack order and timeouts as its requests) and, for
 ``https``, completes a TLS handshake with the SNI the binding would send and
 the certificate checks of the service's ``cert_verification_mode``. No HTTP
 request is sent. A binding's tunnel is also asked whether it answers at all
-(:func:`~vpc_requests.tunnels.probe_tunnel`), so a failure says whether the
+(:func:`~vpc_requests._transport.tunnels.probe_tunnel`), so a failure says whether the
 tunnel or what lies behind it is at fault.
 
 ::
@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 from urllib3.util.ssltransport import SSLTransport
 
-from .connection import Dialer
-from .errors import ConfigError, ProxyError, advice, classify
-from .routing import is_ip
-from .service import VPCService
-from .tls import pool_kwargs
-from .tunnels import describe_transport, parse_tunnel, probe_tunnel
+from .._errors import ConfigError, ProxyError, advice, classify
+from .._model.service import VPCService
+from .._transport.connection import Dialer
+from .._transport.routing import is_ip
+from .._transport.tls import pool_kwargs
+from .._transport.tunnels import describe_transport, parse_tunnel, probe_tunnel
 
 if TYPE_CHECKING:
-    from .binding import Binding
-    from .network import NetworkBinding
+    from .._bindings.binding import Binding
+    from .._bindings.network import NetworkBinding
 
 __all__ = ["Probe", "TunnelProbe", "probe_binding", "probe_tunnel_of"]
 
@@ -50,7 +50,7 @@ class TunnelProbe:
     :ivar ok: ``True`` when it answered, ``False`` when not, ``None`` for a
         direct binding (no tunnel to ask).
     :ivar ms: how long the probe took, in milliseconds (``None`` when direct).
-    :ivar detail: what :func:`~vpc_requests.tunnels.probe_tunnel` said; never
+    :ivar detail: what :func:`~vpc_requests._transport.tunnels.probe_tunnel` said; never
         a password.
     """
 
@@ -70,7 +70,7 @@ class Probe:
     :ivar origin: the service's ``host:port`` for the scheme (what the
         tunnel, if any, is asked for).
     :ivar transport: how the binding reaches the service
-        (:func:`~vpc_requests.tunnels.describe_transport`: ``direct``,
+        (:func:`~vpc_requests._transport.tunnels.describe_transport`: ``direct``,
         ``SOCKS5 proxy 127.0.0.1:1080 (names resolved by the proxy)``, ...).
     :ivar sni: the TLS name sent (``https``: the ``server_name`` given, else
         a hostname service's hostname), else ``None``; no SNI is sent for an
@@ -169,7 +169,7 @@ def probe_binding(
     :raises OSError: for a CA bundle path that does not exist (before
         anything is probed).
     """
-    from .network import NetworkBinding
+    from .._bindings.network import NetworkBinding
 
     if isinstance(binding, NetworkBinding):
         return [_probe_network(binding, timeout)]
@@ -243,7 +243,7 @@ def _server_name(value: str) -> str:
 
 
 def _context(mode: str, server_hostname: str, verify: bool | str) -> ssl.SSLContext:
-    """The SSL context the adapter would use (:func:`vpc_requests.tls.pool_kwargs`)."""
+    """The SSL context the adapter would use (:func:`vpc_requests._transport.tls.pool_kwargs`)."""
     context: ssl.SSLContext = pool_kwargs(server_hostname, mode, verify, None)["ssl_context"]
     return context
 
@@ -319,7 +319,7 @@ def _since(started: float) -> float:
 
 
 def _advised(detail: str, code: str, exc: BaseException, origin: str) -> str:
-    """``detail`` and what to do about it (:func:`~vpc_requests.errors.advice`)."""
+    """``detail`` and what to do about it (:func:`~vpc_requests._errors.advice`)."""
     hint = advice(code, exc, origin)
     return f"{detail}; {hint}" if hint else detail
 

@@ -24,18 +24,19 @@ from requests.models import PreparedRequest, Request, Response
 from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
 
-from . import abort
-from .abort import AbortSignal
-from .adapter import VPCServiceAdapter, on_body_done
+from .._errors import AbortError, ProxyError, RedirectError
+from .._errors import error_response as _error_response
+from .._model.service import VPCService
+from .._transport import abort
+from .._transport.abort import AbortSignal
+from .._transport.adapter import VPCServiceAdapter
+from .._transport.redirects import MAX_REDIRECTS, next_request
+from .._transport.response import on_body_done
+from .._transport.tcp import Address, check_tcp, open_connection
 from .batch import FetchResults, Item
 from .batch import fetch_many as _fetch_many
 from .confine import ConfinedSession
-from .errors import AbortError, ProxyError, RedirectError
-from .errors import error_response as _error_response
 from .forward import ListenAddress, forwarding
-from .redirects import MAX_REDIRECTS, next_request
-from .service import VPCService
-from .tcp import Address, check_tcp, open_connection
 
 __all__ = ["MAX_REDIRECTS", "Binding"]
 
@@ -149,7 +150,7 @@ class Binding:
         and every redirect, goes through this binding (it shares the
         binding's connection pool). A redirect hop to a host other than the
         one its chain started at carries none of that host's credentials or
-        cookies (a :class:`~vpc_requests.confine.ConfinedSession`; copies and
+        cookies (a :class:`~vpc_requests._bindings.confine.ConfinedSession`; copies and
         pickles of it are too).
 
         :param attributes: session attributes to set (``headers``, ``auth``,
@@ -193,7 +194,7 @@ class Binding:
         :param signal: an :class:`~vpc_requests.AbortSignal`; when it fires
             the fetch stops with :class:`~vpc_requests.AbortError`.
         :param redirect: ``"follow"`` (through this binding, at most
-            :data:`~vpc_requests.binding.MAX_REDIRECTS`), ``"manual"`` (return the 3xx) or
+            :data:`~vpc_requests._bindings.binding.MAX_REDIRECTS`), ``"manual"`` (return the 3xx) or
             ``"error"`` (raise :class:`~vpc_requests.RedirectError`).
         :param kwargs: what ``requests.request`` accepts: ``params``,
             ``json``, ``files``, ``auth``, ``cookies``, ``hooks``,
@@ -252,7 +253,7 @@ class Binding:
         """Fetch many resources, at most ``concurrency`` at a time, and yield
         the results in input order: each a :class:`requests.Response` or the
         exception that item's fetch raised (see
-        :func:`vpc_requests.batch.fetch_many`)::
+        :func:`vpc_requests._bindings.batch.fetch_many`)::
 
             for result in env.PRIVATE_API.fetch_many(urls, concurrency=16):
                 ...
@@ -269,7 +270,7 @@ class Binding:
         :param total: the number of items, for the progress display, when
             ``resources`` has no length.
         :param fetch_kwargs: :meth:`fetch` arguments for every item.
-        :returns: a :class:`~vpc_requests.batch.FetchResults`: an iterator
+        :returns: a :class:`~vpc_requests._bindings.batch.FetchResults`: an iterator
             and a context manager; leaving its ``with`` block, or
             ``close()``, stops the batch (use ``with`` when you keep the
             results in a variable).

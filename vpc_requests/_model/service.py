@@ -2,7 +2,7 @@
 Workers VPC Service (``type`` ``http`` or ``tcp``), and its Cloudflare API
 JSON shape.
 
-A service is where a binding's connections go (DESIGN S1-S3): a host (a
+A service is where a binding's connections go (docs/semantics.rst, S1-S3): a host (a
 ``hostname``, or an ``ipv4`` and/or ``ipv6`` address), a port per scheme (an
 ``http`` service) or one ``tcp_port`` (a ``tcp`` service, reached with
 ``connect()``, never ``fetch()``), and how the origin's certificate is checked
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from .errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = [
     "API_FIELDS", "APP_PROTOCOLS", "AppProtocol", "CERT_VERIFICATION_MODES", "DEFAULT_PORTS",

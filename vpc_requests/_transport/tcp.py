@@ -1,7 +1,7 @@
 """Raw TCP connections to a ``tcp`` VPC Service: what ``env.DB.connect()``
 does in a Worker (:meth:`vpc_requests.Binding.connect`).
 
-The socket is opened by the binding's :class:`~vpc_requests.connection.Dialer`,
+The socket is opened by the binding's :class:`~vpc_requests._transport.connection.Dialer`,
 exactly as an HTTP request of the binding would be (direct, ``resolver_ips``,
 SOCKS5/5h or CONNECT tunnels, dual stack, one deadline for every step), to the
 service's host and ``tcp_port``. The address the caller gives never decides
@@ -24,17 +24,18 @@ import time
 from collections.abc import Mapping
 from typing import Any, Union
 
-from . import abort, deadlines
+from .._errors import AbortError, ConfigError, ProxyError, RoutingError, VPCError, proxy_error
+from .._model.service import VPCService
+from .._util import deadlines
+from . import abort
 from .abort import AbortSignal
 from .connection import Dialer
-from .errors import AbortError, ConfigError, ProxyError, RoutingError, VPCError, proxy_error
-from .service import VPCService
 from .tls import CertificateFiles, service_context
 from .tunnels import describe_transport
 
 __all__ = ["Address", "address_host", "check_tcp", "open_connection"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.tcp")  # the name it had before the layers; users filter on it
 
 #: What ``connect()`` takes as its address: ``"host:port"``, ``"host"``,
 #: ``"[v6]:port"``, a ``(host, port)`` pair or Workers' ``{"hostname": ...,
@@ -209,7 +210,7 @@ def _tls_context(
     service: VPCService, certificates: Mapping[str, CertificateFiles], binding: str | None
 ) -> ssl.SSLContext:
     """The SSL context of the service's ``tls_settings``, under the rules of
-    its https pools (:func:`vpc_requests.tls.service_context`), with
+    its https pools (:func:`vpc_requests._transport.tls.service_context`), with
     ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` as ``fetch()`` honours them.
 
     :raises ConfigError: for a certificate id without local files, or a

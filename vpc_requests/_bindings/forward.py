@@ -31,12 +31,12 @@ import time
 from collections.abc import Iterator
 from typing import Callable, TextIO
 
-from .abort import AbortController, AbortSignal
+from .._transport.abort import AbortController, AbortSignal
 
 __all__ = ["Connect", "Forwarder", "ListenAddress", "check_listen", "forwarding", "is_loopback", "open_forwarder",
            "parse_listen", "serve"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.forward")  # the name it had before the layers; users filter on it
 
 ListenAddress = tuple[str, int]
 #: Opens one upstream connection; the signal fires when the forwarder

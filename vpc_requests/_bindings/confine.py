@@ -47,8 +47,8 @@ from requests.models import PreparedRequest, Response
 from requests.sessions import preferred_clock
 from requests.utils import rewind_body
 
-from .adapter import VPCServiceAdapter
-from .redirects import MAX_REDIRECTS, resolve_location
+from .._transport.adapter import VPCServiceAdapter
+from .._transport.redirects import MAX_REDIRECTS, resolve_location
 
 __all__ = ["ConfinedSession", "Router", "confine", "normal_host"]
 

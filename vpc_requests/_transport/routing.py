@@ -1,4 +1,4 @@
-"""The routing decision of DESIGN section 2: for a URL and a service, where the
+"""The routing decision of docs/semantics.rst (S1-S5): for a URL and a service, where the
 connection goes (origin and port) and what the request says (Host, SNI).
 
 Pure functions of their arguments, cached per (service, scheme, netloc), so the
@@ -12,8 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import RoutingError
-from .service import VPCService
+from .._errors import RoutingError
+from .._model.service import VPCService
 
 __all__ = ["Route", "is_ip", "route"]
 

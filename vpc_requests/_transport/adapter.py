@@ -1,6 +1,6 @@
 """The transport adapter: :class:`VPCServiceAdapter`, a
 :class:`requests.adapters.HTTPAdapter` that sends every request it is given to
-one VPC service (DESIGN section 2, S1-S13).
+one VPC service (docs/semantics.rst, S1-S15).
 
 It extends requests only through HTTPAdapter's documented hooks:
 ``init_poolmanager`` (pool classes that dial the service),
@@ -15,14 +15,12 @@ key, so nothing is mutated per request), ``build_response`` and ``send``
 from __future__ import annotations
 
 import functools
-import http.client
 import logging
 import re
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from types import TracebackType
+from collections.abc import Mapping
 from typing import Any, Callable, cast
 
 import requests
@@ -30,16 +28,16 @@ from requests.adapters import HTTPAdapter
 from requests.auth import _basic_auth_str
 from requests.models import PreparedRequest, Response
 from requests.utils import get_auth_from_url
-from urllib3.exceptions import ProtocolError
 from urllib3.poolmanager import PoolKey
-from urllib3.util.retry import Retry
 
-from . import forks
-from .abort import _Scope, current_scope
+from .._errors import AbortError, ProxyError, error_response, from_transport, translate
+from .._model.service import VPCService
+from .._util import forks
+from .abort import current_scope
 from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
-from .errors import AbortError, ProxyError, error_response, from_transport, translate
+from .response import TranslatingResponse, log_failure
+from .retry import default_retry
 from .routing import Route, route
-from .service import VPCService
 from .tls import CertificateFiles, certificate_map, service_files
 from .tls import pool_kwargs as tls_pool_kwargs
 
@@ -52,82 +50,15 @@ if not hasattr(HTTPAdapter, "build_connection_pool_key_attributes"):  # pragma: 
         "get_connection_with_tls_context; upgrade with: pip install -U 'requests>=2.32.3'"
     )
 
-__all__ = ["StaleConnectionRetry", "VPCServiceAdapter", "default_retry", "on_body_done"]
+__all__ = ["VPCServiceAdapter", "pool_key", "route_of"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.adapter")  # the name it had before the layers; users filter on it
 
 # Errors raised by HTTPAdapter.send that mean "could not reach or hear from
 # the service" (S11); anything else (InvalidURL, InvalidHeader, RetryError)
 # passes through as requests raised it.
 _TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout)
 _ERROR_MODES = ("raise", "response")
-# What Response.iter_content raises when the network fails while the body
-# arrives (ConnectionError for a read timeout); not ContentDecodingError,
-# StreamConsumedError, ...
-_BODY_TRANSPORT_ERRORS = (
-    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-)
-
-# What a pooled keep-alive connection the service closed while it was idle
-# looks like when it is used: closed (or reset) before any byte of the response.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
-
-
-class StaleConnectionRetry(Retry):
-    """urllib3 :class:`~urllib3.util.Retry` that retries a request only when
-    its connection was closed before any byte of the response came back (a
-    pooled keep-alive connection the service closed while idle), and only for
-    the methods in ``allowed_methods``. Every other read error (a read
-    timeout, a non-HTTP reply) is raised at once, as with requests' default
-    ``Retry(0, read=False)``, so a read timeout stays a ``ReadTimeout``;
-    nothing is retried once the fetch's abort signal fired.
-
-    Use :func:`default_retry` for the adapter's default instance.
-    """
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> StaleConnectionRetry:
-        if error is not None and (_aborted() or (self._is_read_error(error) and not _is_stale(error))):
-            # requests' own default, which raises (the error itself or
-            # MaxRetryError): what plain requests would see
-            Retry(0, read=False).increment(method, url, response, error, _pool, _stacktrace)
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-def _aborted() -> bool:
-    # An abort shuts the socket down, which looks like a stale connection.
-    active = current_scope()
-    return active is not None and active.signal.aborted
-
-
-def _is_stale(error: Exception) -> bool:
-    return isinstance(error, ProtocolError) and any(isinstance(arg, _STALE) for arg in error.args)
-
-
-def default_retry() -> StaleConnectionRetry:
-    """The retry policy of a :class:`VPCServiceAdapter` made without
-    ``max_retries``: one retry of an idempotent request (``GET``, ``HEAD``,
-    ``PUT``, ``DELETE``, ``OPTIONS``, ``TRACE``) whose connection was closed
-    before any byte of the response; never a ``POST`` or ``PATCH``, never
-    after a connect failure (``connect=0``: a refused or timed-out connect is
-    not retried, as in requests), never on a status or ``Retry-After``.
-
-    :returns: a new :class:`StaleConnectionRetry`.
-    """
-    return StaleConnectionRetry(
-        total=1, connect=0, read=1, status=0, other=0,
-        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
-        status_forcelist=None, respect_retry_after_header=False,
-    )
-
-
 class VPCServiceAdapter(HTTPAdapter):
     """Sends every request to ``service``, whatever the URL's host and port.
 
@@ -148,7 +79,7 @@ class VPCServiceAdapter(HTTPAdapter):
     :param certificates: the local files of the certificate ids the
         service's ``tls_settings`` name: ``id`` -> ``{"ca": path}`` or
         ``{"cert": path, "key": path}`` (or
-        :class:`~vpc_requests.tls.CertificateFiles`), as the services file's
+        :class:`~vpc_requests._transport.tls.CertificateFiles`), as the services file's
         ``[certificates]`` table. An id the service names and this lacks
         makes https requests fail with a :class:`~vpc_requests.ConfigError`
         naming it, before any connection (unless ``verify=False`` makes the
@@ -156,7 +87,7 @@ class VPCServiceAdapter(HTTPAdapter):
     :param kwargs: :class:`~requests.adapters.HTTPAdapter` arguments
         (``pool_connections``, ``pool_maxsize``, ``max_retries``,
         ``pool_block``). Without ``max_retries`` the adapter uses
-        :func:`~vpc_requests.adapter.default_retry`: an idempotent request whose pooled connection
+        :func:`~vpc_requests._transport.retry.default_retry`: an idempotent request whose pooled connection
         the service had closed is retried once on a new connection; a
         ``POST`` is never sent twice. A ``max_retries`` given is used as
         given (``0``: no retry at all, as requests' default).
@@ -206,7 +137,7 @@ class VPCServiceAdapter(HTTPAdapter):
             "http": VPCHTTPConnectionPool,
             "https": VPCHTTPSConnectionPool,
         }
-        self.poolmanager.key_fn_by_scheme = {"http": _pool_key, "https": _pool_key}
+        self.poolmanager.key_fn_by_scheme = {"http": pool_key, "https": pool_key}
         self._generation = forks.generation()
 
     def ensure_pool_maxsize(self, maxsize: int) -> None:
@@ -224,7 +155,7 @@ class VPCServiceAdapter(HTTPAdapter):
             self._pool_maxsize = maxsize
             manager = self.poolmanager
             # A new dict, not a change to the shared one; maxsize is not in
-            # the pool key (_pool_key), so existing pools stay in use.
+            # the pool key (pool_key), so existing pools stay in use.
             manager.connection_pool_kw = {**manager.connection_pool_kw, "maxsize": maxsize}
             for key in list(manager.pools.keys()):
                 pool = manager.pools.get(key)
@@ -248,7 +179,7 @@ class VPCServiceAdapter(HTTPAdapter):
         This method should not be called from user code, and is only exposed
         for use when subclassing.
         """
-        where = _route_of(self, request)
+        where = route_of(self, request)
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         if where.server_hostname is None:
             return host_params, {}
@@ -349,7 +280,7 @@ class VPCServiceAdapter(HTTPAdapter):
                 # such as responses): the caller gets it as raised.
                 raise
             failure = self._failure(exc, where, request)
-            _log_failure(self.binding, request, where.url_host, where.origin, failure, started)
+            log_failure(self.binding, request, where.url_host, where.origin, failure, started)
             if self.errors == "response" and isinstance(failure, ProxyError):
                 return error_response(failure, request, connection=self)
             raise failure from exc
@@ -371,10 +302,10 @@ class VPCServiceAdapter(HTTPAdapter):
         """
         response = super().build_response(req, resp)
         # Same object layout, one overridden method: the body reader
-        # translates transport errors (see _Response).
-        response.__class__ = _Response
-        translating = cast(_Response, response)
-        translating._vpc = (self, _route_of(self, req), current_scope())
+        # translates transport errors (see TranslatingResponse).
+        response.__class__ = TranslatingResponse
+        translating = cast(TranslatingResponse, response)
+        translating._vpc = (self, route_of(self, req), current_scope())
         return translating
 
     def _failure(self, exc: BaseException, where_origin: Route | str, request: Any) -> Exception:
@@ -399,7 +330,7 @@ def _key_without_maxsize(
 #: urllib3's pool key (plus the dialer) without ``maxsize``, so
 #: :meth:`VPCServiceAdapter.ensure_pool_maxsize` keeps using the pools it
 #: grew. A ``functools.partial``, as urllib3's own ``key_fn_by_scheme`` entries.
-_pool_key = functools.partial(_key_without_maxsize, key_fn)
+pool_key = functools.partial(_key_without_maxsize, key_fn)
 
 
 def _grow(pool: Any, maxsize: int) -> None:
@@ -418,78 +349,13 @@ def _grow(pool: Any, maxsize: int) -> None:
         slots.not_empty.notify(extra)
 
 
-def _route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
+def route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
     """The route :meth:`VPCServiceAdapter.send` computed for the exchange
     under way, else a fresh one."""
     exchange = EXCHANGE.get()
     if exchange is not None and exchange.adapter is adapter:
         return exchange.route  # type: ignore[no-any-return]
     return adapter.route(str(request.url))
-
-
-class _Response(Response):
-    """A :class:`requests.Response` whose body errors are translated into
-    :class:`~vpc_requests.ProxyError` (``http_response_incomplete``, ...) or
-    :class:`~vpc_requests.AbortError`, like errors before the headers."""
-
-    #: The adapter, the route and the fetch's abort scope, set by
-    #: :meth:`VPCServiceAdapter.build_response`.
-    _vpc: tuple[VPCServiceAdapter, Route, _Scope | None]
-
-    def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
-        # requests types decode_unicode as Literal[True] or Literal[False], not bool.
-        if decode_unicode:
-            chunks: Iterator[Any] = super().iter_content(chunk_size, decode_unicode=True)
-        else:
-            chunks = super().iter_content(chunk_size)
-        return self._translating(chunks)
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._body_done()
-
-    def _body_done(self) -> None:
-        callbacks = self.__dict__.pop("_vpc_on_body_done", ())
-        for callback in callbacks:
-            callback()
-
-    def _translating(self, chunks: Iterator[Any]) -> Iterator[Any]:
-        adapter, where, active = getattr(self, "_vpc", (None, None, None))
-        started = time.perf_counter()
-        try:
-            yield from chunks
-            self._body_done()
-        except (requests.RequestException, OSError) as exc:
-            self._body_done()
-            if isinstance(exc, (ProxyError, AbortError)) or (
-                # ContentDecodingError, StreamConsumedError, ... pass as raised
-                # (every requests exception is also an OSError: test it first)
-                isinstance(exc, requests.RequestException) and not isinstance(exc, _BODY_TRANSPORT_ERRORS)
-            ):
-                raise
-            if active is not None and active.signal.aborted:
-                raise AbortError(active.signal.reason, request=self.request) from exc
-            if adapter is None or where is None or not from_transport(exc):
-                raise
-            failure = adapter._failure(exc, where.origin, self.request)
-            _log_failure(adapter.binding, self.request, where.url_host, where.origin, failure, started)
-            raise failure from exc
-
-
-def on_body_done(response: Response, callback: Callable[[], None]) -> None:
-    """Call ``callback()`` once ``response``'s body has been read to the end,
-    has failed, or the response is closed (at once if the body was already
-    read).
-
-    :param response: a response from a :class:`VPCServiceAdapter`.
-    :param callback: takes no arguments.
-    """
-    if isinstance(response, _Response) and not response._content_consumed:
-        response.__dict__.setdefault("_vpc_on_body_done", []).append(callback)
-    else:
-        callback()
 
 
 _FORBIDDEN = re.compile("[\r\n\x00]")
@@ -517,20 +383,6 @@ def _check_headers(headers: Mapping[str, Any]) -> None:
                 raise requests.exceptions.InvalidHeader(
                     f"header {name!r} has a CR, LF or NUL character in its {where}; refused before sending"
                 )
-
-
-def _log_failure(
-    binding: str | None, request: Any, url_host: str, origin: str, failure: Exception, started: float
-) -> None:
-    """The DEBUG line for a failed exchange: as the success line, with the
-    error code instead of the status (never a URL path, query, header or body)."""
-    if log.isEnabledFor(logging.DEBUG):
-        code = failure.code if isinstance(failure, ProxyError) else type(failure).__name__
-        log.debug(
-            "binding=%s %s %s -> %s failed code=%s elapsed=%.1fms",
-            binding, getattr(request, "method", None), url_host, origin, code,
-            (time.perf_counter() - started) * 1000,
-        )
 
 
 def _is_proxy_credential(value: Any, proxies: Mapping[str, str]) -> bool:

@@ -1,5 +1,5 @@
 """Tunnel transports: how a binding reaches its service's network when this
-machine is not inside it (DESIGN section 4, "Tunnels").
+machine is not inside it (docs/tunnels.rst).
 
 A transport is named by a URL (``tunnel=`` on the adapter or binding, or the
 services file's ``[tunnels]`` table)::
@@ -17,7 +17,7 @@ and certificate checks stay as in direct mode, end to end. An HTTP proxy is
 only ever asked to ``CONNECT``, never to forward a request.
 
 The functions here open one connection through one transport;
-:class:`vpc_requests.connection.Dialer` decides what to dial. Failures raise
+:class:`vpc_requests._transport.connection.Dialer` decides what to dial. Failures raise
 :class:`~vpc_requests.ProxyError` whose message names the tunnel.
 """
 
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, cast
 from urllib.parse import unquote, urlsplit
 
-from . import deadlines
-from .errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
+from .._errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
+from .._util import deadlines
 from .routing import is_ip
 
 __all__ = [
@@ -53,7 +53,7 @@ __all__ = [
     "socks_connect",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("vpc_requests.tunnels")  # the name it had before the layers; users filter on it
 
 #: The transport URL schemes (besides ``direct``).
 TUNNEL_SCHEMES: tuple[str, ...] = ("socks5", "socks5h", "http", "https")
