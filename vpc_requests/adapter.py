@@ -23,18 +23,18 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.auth import _basic_auth_str
 from requests.models import PreparedRequest, Response
 from requests.utils import get_auth_from_url
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.poolmanager import PoolKey
 from urllib3.util.retry import Retry
 
 from . import forks
+from ._compat import basic_auth_header, content_consumed, grow_pool, reclass
 from .abort import _Scope, current_scope
 from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
 from .errors import AbortError, ProxyError, error_response, from_transport, translate
@@ -94,7 +94,9 @@ class StaleConnectionRetry(Retry):
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
     ) -> StaleConnectionRetry:
-        if error is not None and (_aborted() or (self._is_read_error(error) and not _is_stale(error))):
+        # A read error as urllib3's Retry counts it (its _is_read_error).
+        read_error = isinstance(error, (ReadTimeoutError, ProtocolError))
+        if error is not None and (_aborted() or (read_error and not _is_stale(error))):
             # requests' own default, which raises (the error itself or
             # MaxRetryError): what plain requests would see
             Retry(0, read=False).increment(method, url, response, error, _pool, _stacktrace)
@@ -229,7 +231,7 @@ class VPCServiceAdapter(HTTPAdapter):
             for key in list(manager.pools.keys()):
                 pool = manager.pools.get(key)
                 if pool is not None:
-                    _grow(pool, maxsize)
+                    grow_pool(pool, maxsize)
 
     def route(self, url: str) -> Route:
         """Where ``url`` goes: the service's origin and port, Host and SNI.
@@ -372,8 +374,7 @@ class VPCServiceAdapter(HTTPAdapter):
         response = super().build_response(req, resp)
         # Same object layout, one overridden method: the body reader
         # translates transport errors (see _Response).
-        response.__class__ = _Response
-        translating = cast(_Response, response)
+        translating = reclass(response, _Response)
         translating._vpc = (self, _route_of(self, req), current_scope())
         return translating
 
@@ -400,22 +401,6 @@ def _key_without_maxsize(
 #: :meth:`VPCServiceAdapter.ensure_pool_maxsize` keeps using the pools it
 #: grew. A ``functools.partial``, as urllib3's own ``key_fn_by_scheme`` entries.
 _pool_key = functools.partial(_key_without_maxsize, key_fn)
-
-
-def _grow(pool: Any, maxsize: int) -> None:
-    """Let ``pool`` keep ``maxsize`` connections, keeping those it holds:
-    the empty slots go to the bottom of its LIFO queue, under the idle
-    connections, which are still handed out first."""
-    slots = pool.pool
-    if slots is None:  # closed
-        return
-    with slots.mutex:
-        extra = maxsize - slots.maxsize
-        if extra <= 0:
-            return
-        slots.maxsize = maxsize
-        slots.queue[0:0] = [None] * extra
-        slots.not_empty.notify(extra)
 
 
 def _route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
@@ -486,7 +471,7 @@ def on_body_done(response: Response, callback: Callable[[], None]) -> None:
     :param response: a response from a :class:`VPCServiceAdapter`.
     :param callback: takes no arguments.
     """
-    if isinstance(response, _Response) and not response._content_consumed:
+    if isinstance(response, _Response) and not content_consumed(response):
         response.__dict__.setdefault("_vpc_on_body_done", []).append(callback)
     else:
         callback()
@@ -544,6 +529,6 @@ def _is_proxy_credential(value: Any, proxies: Mapping[str, str]) -> bool:
         if not proxy:
             continue
         username, password = get_auth_from_url(proxy)
-        if username and value == _basic_auth_str(username, password):
+        if username and value == basic_auth_header(username, password):
             return True
     return False

@@ -25,6 +25,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
 
 from . import abort
+from ._compat import set_request_cookies
 from .abort import AbortSignal
 from .adapter import VPCServiceAdapter, on_body_done
 from .batch import FetchResults, Item
@@ -430,7 +431,7 @@ class Binding:
         prepared.prepare_url(target, params or None)
         prepared.prepare_headers(merged)
         if cookies is None:
-            prepared._cookies = RequestsCookieJar()
+            set_request_cookies(prepared, RequestsCookieJar())
         else:
             prepared.prepare_cookies(cookies)
         prepared.prepare_body(data or None, files, json)
