@@ -30,10 +30,10 @@ __all__ = [
     "TLSTunnelHook",
     "basic_auth_header",
     "body_position",
-    "content_consumed",
+    "body_was_read",
     "grow_pool",
     "insert_key_at",
-    "mark_content_consumed",
+    "mark_body_read",
     "pool_key_normalizer",
     "reclass",
     "request_cookies",
@@ -57,7 +57,7 @@ def basic_auth_header(username: str | bytes, password: str | bytes) -> str:
     return _basic_auth_str(username, password)
 
 
-def mark_content_consumed(response: Response, body: bytes) -> None:
+def mark_body_read(response: Response, body: bytes) -> None:
     """Give ``response`` the already read ``body``, as ``Response.content``
     does after reading (``_content``, ``_content_consumed``), so ``.content``,
     ``.text`` and ``.json()`` work without touching ``.raw``.
@@ -70,7 +70,7 @@ def mark_content_consumed(response: Response, body: bytes) -> None:
     response._content_consumed = True
 
 
-def content_consumed(response: Response) -> bool:
+def body_was_read(response: Response) -> bool:
     """Whether ``response``'s body has been read to the end (requests'
     ``_content_consumed``; requests 2.32.3-2.34.2). If it changes, the
     body-done callbacks (adapter.on_body_done) never fire: tests/test_batch.py

@@ -34,7 +34,7 @@ from urllib3.poolmanager import PoolKey
 from urllib3.util.retry import Retry
 
 from . import forks
-from ._compat import basic_auth_header, content_consumed, grow_pool, reclass
+from ._compat import basic_auth_header, body_was_read, grow_pool, reclass
 from .abort import _Scope, current_scope
 from .connection import EXCHANGE, Dialer, Exchange, VPCHTTPConnectionPool, VPCHTTPSConnectionPool, key_fn
 from .errors import AbortError, ProxyError, error_response, from_transport, translate
@@ -94,7 +94,7 @@ class StaleConnectionRetry(Retry):
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
     ) -> StaleConnectionRetry:
-        # A read error as urllib3's Retry counts it (its _is_read_error).
+        # A read error as urllib3's Retry counts it.
         read_error = isinstance(error, (ReadTimeoutError, ProtocolError))
         if error is not None and (_aborted() or (read_error and not _is_stale(error))):
             # requests' own default, which raises (the error itself or
@@ -471,7 +471,7 @@ def on_body_done(response: Response, callback: Callable[[], None]) -> None:
     :param response: a response from a :class:`VPCServiceAdapter`.
     :param callback: takes no arguments.
     """
-    if isinstance(response, _Response) and not content_consumed(response):
+    if isinstance(response, _Response) and not body_was_read(response):
         response.__dict__.setdefault("_vpc_on_body_done", []).append(callback)
     else:
         callback()

@@ -40,7 +40,7 @@ import urllib3
 import urllib3.exceptions as u3
 from requests.structures import CaseInsensitiveDict
 
-from ._compat import mark_content_consumed
+from ._compat import mark_body_read
 
 __all__ = [
     "AbortError",
@@ -330,7 +330,7 @@ def error_response(
         body=io.BytesIO(body), headers=headers, status=500, reason=response.reason,
         preload_content=False, decode_content=False,
     )
-    mark_content_consumed(response, body)
+    mark_body_read(response, body)
     response.encoding = "utf-8"
     response.connection = connection
     if request is not None:
