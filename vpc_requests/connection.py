@@ -75,7 +75,7 @@ class Dialer:
         ``http://``, ``https://``) or ``None``/``"direct"`` for a direct
         connection.
     :raises ConfigError: for an invalid transport URL.
-    :raises ImportError: when the transport (PySocks) or ``resolver_ips``
+    :raises ImportError: when the transport (socksio) or ``resolver_ips``
         (dnspython) need an extra that is not installed.
     """
 
