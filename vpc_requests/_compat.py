@@ -5,7 +5,7 @@ dependencies, or through a function here (a test parses the package and
 fails on a private access anywhere else: ``tests/test_compat.py``). Each
 entry says the versions it is tested on (CI's two lanes: the oldest
 supported pair, requests 2.32.3 + urllib3 2.0.7, and the newest, requests
-2.34.2 + urllib3 2.8.0; tomlkit 0.13-0.15) and what breaks if it changes.
+2.34.2 + urllib3 2.8.0; tomlkit 0.15.2 on both) and what breaks if it changes.
 CI's pre-release lane (``.ci/run``) runs the suite on the next releases, so a
 change here is seen before users see it.
 
@@ -231,7 +231,7 @@ def insert_key_at(table: Any, index: int, key: str, value: Any) -> None:
     handling: tomlkit's public ``add``/``append`` put a key at the end, after
     trailing comments.
 
-    ``Container._insert_at``, tomlkit 0.13-0.15. If it changes
+    ``Container._insert_at``, tomlkit 0.15.2. If it changes
     (``AttributeError``/``ValueError``), services_file.py falls back to plain
     assignment: still valid TOML, the key at the table's end;
     tests/test_services_edit.py shows the placement.
