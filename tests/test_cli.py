@@ -975,7 +975,7 @@ def test_fetch_many_concurrency_must_be_positive(project: Path, run: Run) -> Non
 
 def test_missing_extra_is_one_line(project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     def require_socks() -> None:
-        raise ImportError("socks5:// and socks5h:// tunnels need PySocks: pip install 'vpc_requests[socks]'")
+        raise ImportError("socks5:// and socks5h:// tunnels need socksio: pip install 'vpc_requests[socks]'")
 
     monkeypatch.setattr("vpc_requests._transport.connection.require_socks", require_socks)
     tunnel_config(project, "socks5h://127.0.0.1:1080")

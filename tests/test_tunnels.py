@@ -100,8 +100,8 @@ def test_describe_transport_never_shows_the_password():
     assert "hunter2" not in str(info.value)
 
 
-def test_without_pysocks_a_socks_tunnel_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "socks", None)
+def test_without_socksio_a_socks_tunnel_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "socksio", None)
     with pytest.raises(ImportError, match=r"vpc_requests\[socks\]"):
         Binding("API", SERVICE, tunnel="socks5h://127.0.0.1:1080")
     Binding("API", SERVICE, tunnel="http://127.0.0.1:3128")  # CONNECT needs no extra

@@ -40,6 +40,8 @@ import urllib3
 import urllib3.exceptions as u3
 from requests.structures import CaseInsensitiveDict
 
+from ._compat import mark_body_read
+
 __all__ = [
     "AbortError",
     "ConfigError",
@@ -328,8 +330,7 @@ def error_response(
         body=io.BytesIO(body), headers=headers, status=500, reason=response.reason,
         preload_content=False, decode_content=False,
     )
-    response._content = body
-    response._content_consumed = True
+    mark_body_read(response, body)
     response.encoding = "utf-8"
     response.connection = connection
     if request is not None:

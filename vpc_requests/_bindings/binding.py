@@ -24,6 +24,7 @@ from requests.models import PreparedRequest, Request, Response
 from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
 
+from .._compat import set_request_cookies
 from .._errors import AbortError, ProxyError, RedirectError
 from .._errors import error_response as _error_response
 from .._model.service import VPCService
@@ -431,7 +432,7 @@ class Binding:
         prepared.prepare_url(target, params or None)
         prepared.prepare_headers(merged)
         if cookies is None:
-            prepared._cookies = RequestsCookieJar()
+            set_request_cookies(prepared, RequestsCookieJar())
         else:
             prepared.prepare_cookies(cookies)
         prepared.prepare_body(data or None, files, json)

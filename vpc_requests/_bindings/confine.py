@@ -47,6 +47,7 @@ from requests.models import PreparedRequest, Response
 from requests.sessions import preferred_clock
 from requests.utils import rewind_body
 
+from .._compat import body_position, reclass, request_cookies
 from .._transport.adapter import VPCServiceAdapter
 from .._transport.redirects import MAX_REDIRECTS, resolve_location
 
@@ -133,7 +134,7 @@ def confine(session: requests.Session) -> requests.Session:
         if confined is None:
             confined = type(f"Confined{cls.__name__}", (ConfinedSession, cls), {"__module__": __name__})
             _CLASSES[cls] = confined
-        session.__class__ = confined
+        reclass(session, confined)
     except TypeError as exc:
         raise TypeError(
             f"cannot confine redirects of a {cls.__qualname__}: {exc}; "
@@ -181,7 +182,8 @@ def _follow(
     limit = min(session.max_redirects, MAX_REDIRECTS)
     start = _host(str(req.url))
     home: set[str] | None = None  # computed when a hop leaves ``start``
-    sent_cookies: CookieJar = req._cookies if req._cookies is not None else RequestsCookieJar()
+    jar = request_cookies(req)
+    sent_cookies: CookieJar = jar if jar is not None else RequestsCookieJar()
     chain_cookies = RequestsCookieJar()  # what the chain's responses set
     target = session.get_redirect_target(resp)
     while target:
@@ -239,7 +241,7 @@ def _build_hop(
     if not foreign:
         merge_cookies(jar, session.cookies)
     hop.prepare_cookies(jar)
-    if hop._body_position is not None and ("Content-Length" in hop.headers or "Transfer-Encoding" in hop.headers):
+    if body_position(hop) is not None and ("Content-Length" in hop.headers or "Transfer-Encoding" in hop.headers):
         rewind_body(hop)
 
 

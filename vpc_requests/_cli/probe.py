@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from urllib3.util.ssltransport import SSLTransport
+from urllib3.util.ssl_ import ssl_wrap_socket
 
 from .._errors import ConfigError, ProxyError, advice, classify
 from .._model.service import VPCService
@@ -299,7 +299,7 @@ def _handshake(sock: socket.socket, context: ssl.SSLContext, server_hostname: st
     for an ``https://`` tunnel, as urllib3 does it), then close it."""
     sock.settimeout(timeout)
     if isinstance(sock, ssl.SSLSocket):  # TLS to the proxy: TLS in TLS
-        inner = SSLTransport(sock, context, server_hostname)
+        inner = ssl_wrap_socket(sock, ssl_context=context, server_hostname=server_hostname, tls_in_tls=True)
         inner.close()
         return
     with context.wrap_socket(sock, server_hostname=server_hostname):

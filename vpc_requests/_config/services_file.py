@@ -40,6 +40,7 @@ import filelock
 import tomlkit
 import tomlkit.items
 
+from .._compat import insert_key_at
 from .._errors import ConfigError
 from .._model.service import API_FIELDS, VPCService
 from .._transport.tls import CertificateFiles
@@ -882,7 +883,7 @@ def _add_key(container: MutableMapping[str, Any], key: str, value: Any) -> None:
     try:
         if last is None:
             raise ValueError("no plain key to follow")
-        container.value._insert_at(last + 1, key, value)
+        insert_key_at(container, last + 1, key, value)
     except (AttributeError, ValueError):  # e.g. a table made of dotted keys
         container[key] = value
 

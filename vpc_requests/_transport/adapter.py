@@ -21,15 +21,15 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.auth import _basic_auth_str
 from requests.models import PreparedRequest, Response
 from requests.utils import get_auth_from_url
 from urllib3.poolmanager import PoolKey
 
+from .._compat import basic_auth_header, grow_pool, reclass
 from .._errors import AbortError, ProxyError, error_response, from_transport, translate
 from .._model.service import VPCService
 from .._util import forks
@@ -160,7 +160,7 @@ class VPCServiceAdapter(HTTPAdapter):
             for key in list(manager.pools.keys()):
                 pool = manager.pools.get(key)
                 if pool is not None:
-                    _grow(pool, maxsize)
+                    grow_pool(pool, maxsize)
 
     def route(self, url: str) -> Route:
         """Where ``url`` goes: the service's origin and port, Host and SNI.
@@ -303,8 +303,7 @@ class VPCServiceAdapter(HTTPAdapter):
         response = super().build_response(req, resp)
         # Same object layout, one overridden method: the body reader
         # translates transport errors (see TranslatingResponse).
-        response.__class__ = TranslatingResponse
-        translating = cast(TranslatingResponse, response)
+        translating = reclass(response, TranslatingResponse)
         translating._vpc = (self, route_of(self, req), current_scope())
         return translating
 
@@ -331,22 +330,6 @@ def _key_without_maxsize(
 #: :meth:`VPCServiceAdapter.ensure_pool_maxsize` keeps using the pools it
 #: grew. A ``functools.partial``, as urllib3's own ``key_fn_by_scheme`` entries.
 pool_key = functools.partial(_key_without_maxsize, key_fn)
-
-
-def _grow(pool: Any, maxsize: int) -> None:
-    """Let ``pool`` keep ``maxsize`` connections, keeping those it holds:
-    the empty slots go to the bottom of its LIFO queue, under the idle
-    connections, which are still handed out first."""
-    slots = pool.pool
-    if slots is None:  # closed
-        return
-    with slots.mutex:
-        extra = maxsize - slots.maxsize
-        if extra <= 0:
-            return
-        slots.maxsize = maxsize
-        slots.queue[0:0] = [None] * extra
-        slots.not_empty.notify(extra)
 
 
 def route_of(adapter: VPCServiceAdapter, request: PreparedRequest) -> Route:
@@ -396,6 +379,6 @@ def _is_proxy_credential(value: Any, proxies: Mapping[str, str]) -> bool:
         if not proxy:
             continue
         username, password = get_auth_from_url(proxy)
-        if username and value == _basic_auth_str(username, password):
+        if username and value == basic_auth_header(username, password):
             return True
     return False

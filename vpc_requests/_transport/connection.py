@@ -15,17 +15,17 @@ import contextvars
 import functools
 import logging
 import socket
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-from urllib3.poolmanager import PoolKey, _default_key_normalizer
+from urllib3.poolmanager import PoolKey
 
+from .._compat import DialHook, TLSTunnelHook, pool_key_normalizer
 from .._errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
 from .._model.service import VPCService
 from .._util import deadlines
@@ -75,7 +75,7 @@ class Dialer:
         ``http://``, ``https://``) or ``None``/``"direct"`` for a direct
         connection.
     :raises ConfigError: for an invalid transport URL.
-    :raises ImportError: when the transport (PySocks) or ``resolver_ips``
+    :raises ImportError: when the transport (socksio) or ``resolver_ips``
         (dnspython) need an extra that is not installed.
     """
 
@@ -218,13 +218,6 @@ class _DialTimedOut(_DialFailed, ProxyConnectTimeout):
     """A dial failure that is a timeout (``dns_timeout``, ``connection_timeout``)."""
 
 
-if TYPE_CHECKING:
-    # Type checkers see the mixin as the urllib3 connection it is mixed into.
-    _MixinBase = HTTPConnection
-else:
-    _MixinBase = object
-
-
 def _as_urllib3(obj: object, text: str) -> str:
     """``text`` (``str()`` of one of our pool or connection classes) as
     urllib3 prints its own class: urllib3 puts pools and connections in its
@@ -238,7 +231,7 @@ def _as_urllib3(obj: object, text: str) -> str:
     return text.replace(f"{ours.__name__}(", f"{base.__name__}(")
 
 
-class _DialerMixin(_MixinBase):
+class _DialerMixin(DialHook):
     """Opens the socket through the pool's :class:`Dialer` and ties the
     connection to the running fetch's abort scope."""
 
@@ -257,7 +250,7 @@ class _DialerMixin(_MixinBase):
         self.vpc_dialer = vpc_dialer
         super().__init__(*args, **kwargs)
 
-    def _new_conn(self) -> socket.socket:
+    def vpc_new_conn(self) -> socket.socket:
         # Same contract and exceptions as urllib3's HTTPConnection._new_conn.
         try:
             return self.vpc_dialer.connect(self.port, self.timeout, self.source_address, self.socket_options)
@@ -306,41 +299,14 @@ class _DialerMixin(_MixinBase):
 class VPCHTTPConnection(_DialerMixin, HTTPConnection):
     """A plain http connection to a binding's service."""
 
-class VPCHTTPSConnection(_DialerMixin, HTTPSConnection):
+class VPCHTTPSConnection(TLSTunnelHook, _DialerMixin, HTTPSConnection):
     """A TLS connection to a binding's service (SNI from the URL).
 
     Through an ``https://`` tunnel the dialed socket already speaks TLS to
     the proxy; the origin's TLS then runs inside it, with urllib3's own
-    TLS-in-TLS (as for its CONNECT tunnels): the hooks below tell urllib3's
-    ``connect`` that the tunnel is open and the proxy's TLS done.
+    TLS-in-TLS (as for its CONNECT tunnels): see
+    :class:`~vpc_requests._compat.TLSTunnelHook`.
     """
-
-    _vpc_tls_tunnel = False
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        self._vpc_tls_tunnel = isinstance(sock, ssl.SSLSocket)
-        if self._vpc_tls_tunnel:
-            # What urllib3 (2.0 to 2.8) reads as "tunnel open through an
-            # https proxy": it then wraps the origin's TLS inside (TLS in TLS).
-            self._tunnel_host = self.host
-            self._tunnel_port = self.port
-            self._tunnel_scheme = "https"
-        return sock
-
-    def _connect_tls_proxy(self, hostname: str, sock: socket.socket) -> ssl.SSLSocket:
-        if self._vpc_tls_tunnel:
-            return cast(ssl.SSLSocket, sock)  # the Dialer did it: _new_conn saw an SSLSocket
-        return super()._connect_tls_proxy(hostname, sock)
-
-    def _tunnel(self) -> None:
-        if not self._vpc_tls_tunnel:  # the Dialer sent CONNECT
-            super()._tunnel()
-
-    def close(self) -> None:
-        if self._vpc_tls_tunnel:
-            self._vpc_tls_tunnel = False
-            self._tunnel_host = self._tunnel_port = None
-        super().close()
 
 
 class Exchange(NamedTuple):
@@ -414,4 +380,4 @@ def _pool_key_class() -> type[PoolKey]:
 #: transports never mix.
 VPCPoolKey = _pool_key_class()
 
-key_fn = functools.partial(_default_key_normalizer, VPCPoolKey)
+key_fn = functools.partial(pool_key_normalizer(), VPCPoolKey)

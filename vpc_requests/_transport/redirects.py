@@ -11,6 +11,8 @@ import requests
 from requests.models import PreparedRequest, Response
 from requests.utils import requote_uri, rewind_body
 
+from .._compat import body_position, request_cookies
+
 __all__ = ["MAX_REDIRECTS", "next_request", "next_url", "resolve_location"]
 
 #: Redirects a binding follows before raising ``requests.TooManyRedirects``
@@ -77,11 +79,12 @@ def next_request(request: PreparedRequest, response: Response) -> PreparedReques
             hop.headers.pop(name, None)
         hop.body = None
     hop.headers.pop("Cookie", None)
-    if hop._cookies:
-        hop.prepare_cookies(hop._cookies)
+    jar = request_cookies(hop)
+    if jar:
+        hop.prepare_cookies(jar)
     if "Authorization" in hop.headers and _HELPERS.should_strip_auth(str(request.url), str(hop.url)):
         del hop.headers["Authorization"]
-    if hop._body_position is not None and (
+    if body_position(hop) is not None and (
         "Content-Length" in hop.headers or "Transfer-Encoding" in hop.headers
     ):
         rewind_body(hop)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import requests
 from requests.models import Response
 
+from .._compat import body_was_read
 from .._errors import AbortError, ProxyError, from_transport
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def on_body_done(response: Response, callback: Callable[[], None]) -> None:
     :param response: a response from a :class:`~vpc_requests.VPCServiceAdapter`.
     :param callback: takes no arguments.
     """
-    if isinstance(response, TranslatingResponse) and not response._content_consumed:
+    if isinstance(response, TranslatingResponse) and not body_was_read(response):
         response.__dict__.setdefault("_vpc_on_body_done", []).append(callback)
     else:
         callback()

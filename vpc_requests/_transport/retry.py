@@ -9,7 +9,7 @@ import http.client
 from types import TracebackType
 from typing import Any
 
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .abort import current_scope
@@ -42,7 +42,9 @@ class StaleConnectionRetry(Retry):
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
     ) -> StaleConnectionRetry:
-        if error is not None and (_aborted() or (self._is_read_error(error) and not _is_stale(error))):
+        # A read error as urllib3's Retry counts it.
+        read_error = isinstance(error, (ReadTimeoutError, ProtocolError))
+        if error is not None and (_aborted() or (read_error and not _is_stale(error))):
             # requests' own default, which raises (the error itself or
             # MaxRetryError): what plain requests would see
             Retry(0, read=False).increment(method, url, response, error, _pool, _stacktrace)

@@ -32,7 +32,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, cast
+from typing import Any, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
 from .._errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
@@ -256,7 +256,7 @@ def probe_tunnel(tunnel: str | None, timeout: float = 5.0) -> tuple[bool, str]:
         return False, exc.detail
     try:
         if transport.kind == "socks":
-            how = _socks_greet(transport, sock)
+            _, how = _socks_handshake(transport, sock, "the SOCKS5 greeting", sock.gettimeout())
         elif transport.scheme == "https":
             sock = _wrap_proxy_tls(transport, sock, None)
             how = f"TLS certificate valid for {transport.host}"
@@ -288,8 +288,8 @@ def open_socket(
     """Create a socket, register it with ``watch`` (the abort scope) and
     only then connect it to ``sockaddr``.
 
-    :param factory: makes the socket (``socket.socket``, or a configured
-        PySocks ``socksocket`` whose ``connect`` also negotiates).
+    :param factory: makes the socket (``socket.socket`` unless a test
+        says otherwise).
     :returns: the connected socket.
     :raises OSError: what connecting raised; the socket is closed.
     """
@@ -310,18 +310,18 @@ def open_socket(
 
 
 def require_socks() -> Any:
-    """Import PySocks.
+    """Import socksio (sans-IO SOCKS5, as httpcore uses it).
 
-    :returns: the ``socks`` module.
+    :returns: the ``socksio.socks5`` module.
     :raises ImportError: naming the extra to install.
     """
     try:
-        import socks
+        from socksio import socks5
     except ImportError as exc:
         raise ImportError(
-            "socks5:// and socks5h:// tunnels need PySocks: pip install 'vpc_requests[socks]'"
+            "socks5:// and socks5h:// tunnels need socksio: pip install 'vpc_requests[socks]'"
         ) from exc
-    return socks
+    return socks5
 
 
 def socks_connect(
@@ -334,7 +334,9 @@ def socks_connect(
     socket_options: SocketOptions = None,
     watch: Watch = None,
 ) -> socket.socket:
-    """Open a connection to ``host:port`` through a SOCKS5 proxy (PySocks).
+    """Open a connection to ``host:port`` through a SOCKS5 proxy: RFC 1928
+    (and RFC 1929's username/password) spoken by ``socksio`` on the socket
+    this function opens, under its deadline and ``watch``.
 
     ``host`` is sent as given: an IP literal as an address, a name as a
     domain name for the proxy to resolve (``socks5h``). The caller resolves
@@ -345,33 +347,29 @@ def socks_connect(
     :raises ProxyError: the tunnel is unreachable or refused the target;
         the message names the tunnel and the target.
     """
-    socks = require_socks()
+    socks5 = require_socks()
     deadline = deadlines.after(timeout)
-    error: ProxyError | None = None
-    for family, sockaddr in _proxy_addresses(transport):
-
-        def factory(fam: int, kind: int, proto: int, _addr: Any = sockaddr) -> socket.socket:
-            sock = socks.socksocket(fam, kind, proto)
-            sock.set_proxy(
-                socks.SOCKS5, _addr[0], _addr[1], rdns=transport.resolves_remotely,
-                username=transport.username, password=transport.password,
-            )
-            return cast(socket.socket, sock)  # PySocks is untyped; a socksocket is a socket.socket
-
+    sock = _connect_proxy(transport, timeout, source_address, socket_options, watch)
+    initial = sock.gettimeout()
+    try:
+        sock.settimeout(deadlines.left(deadline))
+        connection, _ = _socks_handshake(transport, sock, "the SOCKS5 handshake", timeout)
         try:
-            sock = open_socket(
-                family, socket.SOCK_STREAM, 0, (host, port), deadlines.left(deadline),
-                source_address, socket_options, watch, factory,
-            )
-        except socks.ProxyConnectionError as exc:  # the proxy itself: try its next address
-            error = _unreachable(transport, exc.socket_err or exc, timeout)
-            continue
-        except (socks.ProxyError, OSError) as exc:
-            raise _socks_failure(transport, host, port, exc, timeout) from exc
-        log.debug("tunnel %s open to %s", transport.url, _authority(host, port))
-        return _plain(sock, watch)
-    assert error is not None
-    raise error
+            connection.send(socks5.SOCKS5CommandRequest.from_address(socks5.SOCKS5Command.CONNECT, (host, port)))
+            sock.sendall(connection.data_to_send())
+            reply = connection.receive_data(_socks_reply(sock))
+        except (OSError, EOFError) as exc:
+            raise _broken(transport, "the SOCKS5 handshake", exc, timeout) from exc
+        except _socks_error() as exc:
+            raise _not_socks(transport, exc) from exc
+        if reply.reply_code != socks5.SOCKS5ReplyCode.SUCCEEDED:
+            raise _socks_refused(transport, host, port, reply.reply_code.value[0])
+        sock.settimeout(initial)
+    except BaseException:
+        sock.close()
+        raise
+    log.debug("tunnel %s open to %s", transport.url, _authority(host, port))
+    return sock
 
 
 def http_connect(
@@ -401,13 +399,17 @@ def http_connect(
         if transport.scheme == "https":
             sock = _wrap_proxy_tls(transport, sock, watch)
         target = _authority(host, port)
-        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        headers = [("Host", target)]
         if transport.username is not None:
             token = f"{transport.username}:{transport.password or ''}".encode()
-            lines.append(f"Proxy-Authorization: Basic {base64.b64encode(token).decode('ascii')}")
+            headers.append(("Proxy-Authorization", f"Basic {base64.b64encode(token).decode('ascii')}"))
+        h11 = _h11()
+        http = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         sock.settimeout(deadlines.left(deadline))
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
-        status, reason, headers = _read_head(sock)
+        sock.sendall(
+            http.send(h11.Request(method="CONNECT", target=target, headers=headers)) + http.send(h11.EndOfMessage())
+        )
+        status, reason, headers = _read_head(sock, http)
         if not 200 <= status < 300:
             raise _connect_refused(transport, target, status, reason, headers)
     except ProxyError:
@@ -505,17 +507,6 @@ def _broken(transport: Transport, during: str, exc: BaseException, timeout: floa
     return proxy_error("proxy_internal_error", detail=f"tunnel {transport.url} failed during {during}: {exc}")
 
 
-def _plain(sock: socket.socket, watch: Watch) -> socket.socket:
-    """The connected file descriptor of a PySocks socket as a plain socket
-    (PySocks' send/recv wrappers are for UDP only)."""
-    timeout = sock.gettimeout()
-    plain = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
-    plain.settimeout(timeout)
-    if watch is not None:
-        watch(plain)
-    return plain
-
-
 # RFC 1928 replies -> (code, text). 0x02 gets destination_ip_prohibited for an
 # IP target (see _socks_failure).
 _SOCKS_REPLIES = {
@@ -530,86 +521,91 @@ _SOCKS_REPLIES = {
 }
 
 
-def _socks_failure(
-    transport: Transport, host: str, port: int, exc: BaseException, timeout: float | None
-) -> ProxyError:
-    socks = require_socks()
-    target = _authority(host, port)
-    inner = getattr(exc, "socket_err", None)
-    while isinstance(inner, socks.ProxyError):
-        # PySocks' errors are OSErrors, so its connect() wraps them again.
-        exc = inner
-        inner = getattr(exc, "socket_err", None)
-    if isinstance(exc, socks.SOCKS5Error):
-        try:
-            reply = int(str(exc.msg)[:4], 16)
-        except ValueError:
-            reply = 0x01
-        code, text = _SOCKS_REPLIES.get(reply, ("proxy_internal_error", "unknown reply"))
-        if reply == 0x02 and is_ip(host):
-            code = "destination_ip_prohibited"
-        hint = ""
-        if reply in (0x01, 0x04) and not is_ip(host):
-            hint = "; the tunnel end also resolves the name"
-        if reply == 0x08 and not is_ip(host):
-            hint = "; use socks5:// to resolve names here"
-        return proxy_error(
-            code,
-            detail=f"tunnel {transport.url} could not connect to {target}: "
-            f"SOCKS5 reply {reply:#04x} ({text}){hint}",
-        )
-    if isinstance(exc, socks.SOCKS5AuthError):
-        given = "its username/password were rejected" if transport.username else (
-            "it requires a username and password: give them in the URL, socks5h://user:password@host:port"
-        )
-        return proxy_error("proxy_configuration_error", detail=f"tunnel {transport.url}: {given} ({exc.msg})")
-    cause = getattr(exc, "socket_err", None)
-    if cause is not None:
-        return _broken(transport, "the SOCKS5 handshake", cause, timeout)
-    if isinstance(exc, socks.GeneralProxyError) and "closed" in str(exc.msg).lower():
-        return proxy_error(
-            "connection_terminated",
-            detail=f"tunnel {transport.url} closed the connection during the SOCKS5 handshake",
-        )
-    if isinstance(exc, socks.ProxyError):
-        return proxy_error(
-            "proxy_internal_error",
-            detail=f"tunnel {transport.url} is not answering as a SOCKS5 server: {exc.msg}",
-        )
-    return _broken(transport, "the SOCKS5 handshake", exc, timeout)
+def _socks_error() -> type[Exception]:
+    from socksio.exceptions import SOCKSError
+
+    return SOCKSError
 
 
-def _socks_greet(transport: Transport, sock: socket.socket) -> str:
-    """RFC 1928 method negotiation (and RFC 1929 login) only: no request."""
+def _not_socks(transport: Transport, exc: Exception) -> ProxyError:
+    """socksio could not make sense of the answer."""
+    return proxy_error(
+        "proxy_internal_error", detail=f"tunnel {transport.url} is not answering as a SOCKS5 server: {exc}"
+    )
+
+
+def _socks_handshake(transport: Transport, sock: socket.socket, during: str, timeout: float | None) -> tuple[Any, str]:
+    """RFC 1928 method negotiation (and RFC 1929 login) on ``sock``: for a
+    connection, and alone for :func:`probe_tunnel`.
+
+    :returns: the ``socksio`` connection, authenticated, and how (``no
+        authentication``, ``username/password accepted for 'alice'``).
+    :raises ProxyError: the proxy refused the credentials, wants some, or is
+        not a SOCKS5 server.
+    """
+    socks5 = require_socks()
+    method = socks5.SOCKS5AuthMethod
     creds = transport.username is not None and transport.password is not None
+    connection = socks5.SOCKS5Connection()
+    offered = [method.NO_AUTH_REQUIRED, method.USERNAME_PASSWORD] if creds else [method.NO_AUTH_REQUIRED]
     try:
-        sock.sendall(b"\x05\x02\x00\x02" if creds else b"\x05\x01\x00")
-        answer = _recv_exactly(sock, 2)
-        if answer[0] != 5:
-            raise proxy_error(
-                "proxy_internal_error",
-                detail=f"tunnel {transport.url} is not a SOCKS5 server (it answered {answer!r})",
-            )
-        if answer[1] == 0x00:
-            return "no authentication"
-        if answer[1] == 0x02 and creds:
-            user = (transport.username or "").encode("utf-8")
-            word = (transport.password or "").encode("utf-8")
-            sock.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(word)]) + word)
-            if _recv_exactly(sock, 2)[1] != 0:
+        connection.send(socks5.SOCKS5AuthMethodsRequest(offered))
+        sock.sendall(connection.data_to_send())
+        chosen = connection.receive_data(_recv_exactly(sock, 2)).method
+        if chosen == method.NO_AUTH_REQUIRED:
+            return connection, "no authentication"
+        if chosen == method.USERNAME_PASSWORD and creds:
+            connection.send(socks5.SOCKS5UsernamePasswordRequest(
+                (transport.username or "").encode("utf-8"), (transport.password or "").encode("utf-8"),
+            ))
+            sock.sendall(connection.data_to_send())
+            if not connection.receive_data(_recv_exactly(sock, 2)).success:
                 raise proxy_error(
                     "proxy_configuration_error",
                     detail=f"tunnel {transport.url}: its username/password were rejected",
                 )
-            return f"username/password accepted for {transport.username!r}"
-    except ProxyError:
+            return connection, f"username/password accepted for {transport.username!r}"
+    except ProxyError:  # an OSError too
         raise
     except (OSError, EOFError) as exc:
-        raise _broken(transport, "the SOCKS5 greeting", exc, sock.gettimeout()) from exc
+        raise _broken(transport, during, exc, timeout) from exc
+    except _socks_error() as exc:
+        raise _not_socks(transport, exc) from exc
     raise proxy_error(
         "proxy_configuration_error",
         detail=f"tunnel {transport.url} accepts none of the offered authentication methods"
-        + ("" if creds else "; it probably needs a username and password in the URL"),
+        + ("" if creds else "; it needs a username and password: give them in the URL, "
+           f"{transport.scheme}://user:password@host:port"),
+    )
+
+
+def _socks_reply(sock: socket.socket) -> bytes:
+    """The proxy's reply to the CONNECT command, read to its end and no
+    further (the target's first bytes follow it): its length depends on the
+    address type in its fourth byte (RFC 1928 section 6); socksio parses it."""
+    head = _recv_exactly(sock, 4)
+    if head[3] == 0x03:  # a domain name: one length byte, the name
+        size = _recv_exactly(sock, 1)
+        return head + size + _recv_exactly(sock, size[0] + 2)
+    rest = {0x01: 4 + 2, 0x04: 16 + 2}.get(head[3], 0)  # else socksio reports it malformed
+    return head + _recv_exactly(sock, rest)
+
+
+def _socks_refused(transport: Transport, host: str, port: int, reply: int) -> ProxyError:
+    """A SOCKS5 reply other than success, as a Cloudflare error code."""
+    target = _authority(host, port)
+    code, text = _SOCKS_REPLIES.get(reply, ("proxy_internal_error", "unknown reply"))
+    if reply == 0x02 and is_ip(host):
+        code = "destination_ip_prohibited"
+    hint = ""
+    if reply in (0x01, 0x04) and not is_ip(host):
+        hint = "; the tunnel end also resolves the name"
+    if reply == 0x08 and not is_ip(host):
+        hint = "; use socks5:// to resolve names here"
+    return proxy_error(
+        code,
+        detail=f"tunnel {transport.url} could not connect to {target}: "
+        f"SOCKS5 reply {reply:#04x} ({text}){hint}",
     )
 
 
@@ -649,29 +645,38 @@ def _wrap_proxy_tls(transport: Transport, sock: socket.socket, watch: Watch) -> 
     return wrapped
 
 
-def _read_head(sock: socket.socket) -> tuple[int, str, list[tuple[str, str]]]:
-    """The proxy's answer to CONNECT, read byte by byte so that nothing after
-    it (the target's first bytes) is consumed."""
-    data = bytearray()
-    while not data.endswith(b"\r\n\r\n") and not data.endswith(b"\n\n"):
+def _h11() -> Any:
+    # Imported when a CONNECT tunnel is used, not with vpc_requests.
+    import h11
+
+    return h11
+
+
+def _read_head(sock: socket.socket, http: Any) -> tuple[int, str, list[tuple[str, str]]]:
+    """The proxy's answer to CONNECT, parsed by ``h11``. Read byte by byte
+    and handed to h11 a line at a time, so that nothing after it (the
+    target's first bytes) is consumed."""
+    h11 = _h11()
+    line = bytearray()
+    while True:
         byte = sock.recv(1)
         if not byte:
             raise EOFError("the proxy closed the connection before answering CONNECT")
-        data += byte
-        if len(data) > _MAX_HEAD:
-            raise ValueError("the proxy's answer to CONNECT is too long")
-    lines = data.decode("latin-1").split("\n")
-    status_line = lines[0].rstrip("\r")
-    version, _, rest = status_line.partition(" ")
-    code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/") or not code.isdigit():
-        raise ValueError(f"not an HTTP answer to CONNECT: {status_line[:80]!r}")
-    headers = []
-    for line in lines[1:]:
-        key, sep, value = line.rstrip("\r").partition(":")
-        if sep:
-            headers.append((key.strip(), value.strip()))
-    return int(code), reason.strip(), headers
+        line += byte
+        if byte != b"\n":
+            if len(line) > _MAX_HEAD:
+                raise ValueError("the proxy's answer to CONNECT is too long")
+            continue
+        try:
+            http.receive_data(bytes(line))
+            event = http.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise ValueError(f"not an HTTP answer to CONNECT: {exc}") from exc
+        line.clear()
+        if isinstance(event, h11.Response):
+            headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers]
+            return event.status_code, event.reason.decode("latin-1"), headers
+        # h11.NEED_DATA, or a 1xx answer: the final one follows
 
 
 def _connect_refused(
