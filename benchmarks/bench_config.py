@@ -18,8 +18,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from vpc_requests.config import load_env
-from vpc_requests.wrangler import strip_jsonc
+from vpc_requests._config.config import load_env
+from vpc_requests._config.wrangler import strip_jsonc
 
 
 def service_id(i: int) -> str:

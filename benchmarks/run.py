@@ -341,7 +341,7 @@ def section_tracing(args: argparse.Namespace) -> None:
     spans to an in-memory exporter), fetch next to a binding's session."""
     import timeit
 
-    from vpc_requests.tracing import instrumented
+    from vpc_requests._transport.tracing import instrumented
 
     print("== tracing: opentelemetry-instrumentation-requests off, then on")
     calls = 1_000_000

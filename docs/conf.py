@@ -27,7 +27,7 @@ extensions = [
     "sphinxarg.ext",
 ]
 
-exclude_patterns = ["_build", "README.new.rst"]
+exclude_patterns = ["_build"]
 nitpicky = True
 default_role = "any"
 # Keep "--option" as typed: smart quotes would turn it into an en dash.
@@ -50,7 +50,7 @@ html_title = f"vpc_requests {release}"
 # resolve; they are not ours to document.
 _EXTERNAL_MODULES = [
     "requests", "urllib3", "tomlkit", "trustme", "socks", "dns", "tqdm", "dask", "distributed",
-    "collections", "concurrent", "dataclasses", "pathlib", "socket", "ssl", "typing", "os",
+    "collections", "concurrent", "contextlib", "dataclasses", "pathlib", "socket", "ssl", "typing", "os",
 ]
 # Unqualified names in our own annotations (requests' Response, urllib3's
 # RequestHistory, batch.py's type alias Item) and the builtin generator's

@@ -8,6 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis: how many examples, by profile. "ci" (the default) is what the
+# suite always ran; HYPOTHESIS_PROFILE=dev runs a third of them, for a quick
+# local run. No deadlines (CI machines are loaded) and no example database
+# (runs stay independent); the properties with a server round trip per
+# example (test_properties.E2E) take a twelfth.
+settings.register_profile("ci", max_examples=300, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PROXY_VARIABLES = (
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",

@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.abort`: ``AbortController`` / ``AbortSignal``
+"""Tests for :mod:`vpc_requests._transport.abort`: ``AbortController`` / ``AbortSignal``
 ending a fetch in every phase (connect, TLS handshake, waiting for headers,
 reading the body), from another thread, promptly, and leaving the binding's
 pool usable."""
@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 import trustme
+from servers import BacklogFull, Unresponsive
 
 from vpc_requests import AbortController, AbortError, AbortSignal, Binding, ProxyError, VPCService
-from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, echo
+from vpc_requests.testing import PrivateService, Reply, echo
 
 NAME = "internal-api.company.local"
 PROMPT = 1.0  # an abort ends the fetch within this many seconds

@@ -1,6 +1,6 @@
-"""Tests for :mod:`vpc_requests.adapter`: a ``requests.Session`` with a
+"""Tests for :mod:`vpc_requests._transport.adapter`: a ``requests.Session`` with a
 :class:`VPCServiceAdapter` mounted, against real loopback services, asserting
-on what the service saw (DESIGN S1-S6, S9, S10, S12, S13, pools, pickling,
+on what the service saw (docs/semantics.rst: S1-S6, S9, S10, S12, S13, pools, pickling,
 ``responses``). URL hosts such as ``10.0.1.50`` are never connected to: the
 suite only allows loopback, so a routing bug fails here."""
 
@@ -30,8 +30,8 @@ from vpc_requests import (
     RoutingError,
     VPCService,
     VPCServiceAdapter,
-    tls,
 )
+from vpc_requests._transport import tls
 from vpc_requests.testing import PrivateService, Reply
 
 NAME = "internal-api.company.local"

@@ -1,7 +1,7 @@
 """Every shape the Cloudflare API returns for VPC services loads: http and tcp
 services, ``tls_settings`` certificate ids, the single-object envelope of
 get/create/update, the list envelope, a bare list, and the error envelope
-(:mod:`vpc_requests.service`, :mod:`vpc_requests.services_file`), and a TCP
+(:mod:`vpc_requests._model.service`, :mod:`vpc_requests._config.services_file`), and a TCP
 service never makes a file unusable for the tools (``bindings``, ``service
 list|get|create|update|delete``).
 
@@ -26,8 +26,8 @@ from cloudflare.types.connectivity.directory.service_list_response import Servic
 from helpers import contacted
 
 from vpc_requests import ConfigError, RoutingError, VPCService, load_env
-from vpc_requests.cli import main
-from vpc_requests.services_file import create_service, delete_service, read_services, update_service
+from vpc_requests._cli.cli import main
+from vpc_requests._config.services_file import create_service, delete_service, read_services, update_service
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ENVELOPES = ("service_get.json", "service_create_tcp.json", "service_list.json")
@@ -223,15 +223,18 @@ def test_the_tools_work_with_a_tcp_service_in_the_file(project: Path, run: Calla
     listing = run("service", "list")
     assert listing.code == 0, listing.err
     db_row = listing.out.splitlines()[2].split()
-    assert db_row[:4] == ["svc-db", "db", "tcp", "127.0.0.1"] and f"{port}" in db_row
+    assert db_row[:6] == ["svc-db", "db", "tcp", f"TCP:{port}", "(postgresql)", "127.0.0.1"]
     got = run("service", "get", "db")
-    assert got.code == 0 and "tcp_port:" in got.out and "app_protocol:           postgresql" in got.out
+    details = dict(line.split(":", 1) for line in got.out.splitlines())
+    assert got.code == 0 and details["Type"].strip() == "tcp"
+    assert details["TCP Port"].strip() == port and details["App Protocol"].strip() == "postgresql"
     assert json.loads(run("service", "get", "db", "--json").out)["tcp_port"] == int(port)
     assert run("service", "update", "api", "--https-port", "8443").code == 0
     assert run("service", "update", "db", "--tcp-port", "6432").code == 0
     text = (project / "vpc-services.toml").read_text()
     assert "tcp_port = 6432   # pgbouncer" in text and "# the orders database" in text
-    assert run("service", "delete", "api").code == 0
+    assert run("service", "delete", "api").code == 2  # binding API still names it
+    assert run("service", "delete", "api", "--force").code == 0
     assert list(read_services(project / "vpc-services.toml").services) == ["svc-db"]
 
 

@@ -1,6 +1,6 @@
-"""Tests for :mod:`vpc_requests.binding`: ``Binding.fetch()`` and
-``Binding.session()`` against real loopback services (DESIGN S1, S7, S8, S9,
-S12, S13), threads, pickling, ``responses``, and what ``fetch()`` accepts."""
+"""Tests for :mod:`vpc_requests._bindings.binding`: ``Binding.fetch()`` and
+``Binding.session()`` against real loopback services (docs/semantics.rst: S1, S7,
+S8, S9, S12, S13), threads, pickling, ``responses``, and what ``fetch()`` accepts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 import requests
 import responses
 from helpers import contacted
+from servers import closed_port
 from urllib3.exceptions import InsecureRequestWarning
 
 from vpc_requests import (
@@ -24,8 +25,8 @@ from vpc_requests import (
     RoutingError,
     VPCService,
 )
-from vpc_requests.binding import MAX_REDIRECTS
-from vpc_requests.testing import PrivateService, Reply, Seen, closed_port, echo
+from vpc_requests._bindings.binding import MAX_REDIRECTS
+from vpc_requests.testing import PrivateService, Reply, Seen, echo
 
 NAME = "internal-api.company.local"
 OTHER = "other.company.local"

@@ -1,5 +1,5 @@
 """Tests for the ``tls_settings`` certificate ids and the services file's
-``[certificates]`` table (:mod:`vpc_requests.tls`, :mod:`vpc_requests.services_file`):
+``[certificates]`` table (:mod:`vpc_requests._transport.tls`, :mod:`vpc_requests._config.services_file`):
 a mapped CA is the service's trust store, a mapped client certificate is
 presented, an unmapped id refuses https before any connection."""
 
@@ -17,9 +17,9 @@ from helpers import eventually
 from urllib3.exceptions import InsecureRequestWarning
 
 from vpc_requests import Binding, ConfigError, ProxySSLError, VPCService, load_env
-from vpc_requests.services_file import create_service, read_services
+from vpc_requests._config.services_file import create_service, read_services
+from vpc_requests._transport.tls import CertificateFiles, certificate_map, service_context
 from vpc_requests.testing import PrivateService
-from vpc_requests.tls import CertificateFiles, certificate_map, service_context
 
 NAME = "internal-api.company.local"
 URL = f"https://{NAME}/orders"

@@ -1,4 +1,4 @@
-"""Tests for the ``vpc-requests`` command line (:mod:`vpc_requests.cli`):
+"""Tests for the ``vpc-requests`` command line (:mod:`vpc_requests._cli.cli`):
 every subcommand in-process, some as a real subprocess, ``fetch`` and
 ``check`` against loopback services, every failure with its exit status and
 an untouched file."""
@@ -21,12 +21,12 @@ from typing import NamedTuple
 
 import pytest
 from helpers import eventually
-from tunnel_servers import Socks5Server
+from servers import BacklogFull, Socks5Server, closed_port
 
-from vpc_requests.cli import main
-from vpc_requests.config import load_env
-from vpc_requests.services_file import read_services
-from vpc_requests.testing import BacklogFull, PrivateService, Reply, closed_port
+from vpc_requests._cli.cli import main
+from vpc_requests._config.config import load_env
+from vpc_requests._config.services_file import read_services
+from vpc_requests.testing import PrivateService, Reply
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
 DB_ID = "0199a1b2-0000-4000-8000-000000000002"
@@ -144,7 +144,7 @@ def test_unknown_option_is_a_usage_error(run: Run) -> None:
     (("fetch", "API"), "the following arguments are required: URL"),
     (("service", "get"), "the following arguments are required: SERVICE"),
     (("service", "update", "x", "--https-port"), "argument --https-port: expected one argument"),
-    (("fetch-many", "API", "in.txt", "-c", "many"), "argument -c/--concurrency: invalid int value: 'many'"),
+    (("fetch-many", "API", "in.txt", "-j", "many"), "argument -j/--concurrency: invalid int value: 'many'"),
 ])
 def test_usage_errors_are_one_line(run: Run, args: tuple[str, ...], text: str) -> None:
     result = run(*args)
@@ -255,13 +255,18 @@ def test_bindings_none(project: Path, run: Run) -> None:
 
 
 def test_service_list_table(project: Path, run: Run) -> None:
+    """wrangler vpc service list's columns (id, name, type, ports, host,
+    tunnel, created, modified), then the transport."""
     result = run("service", "list")
     lines = result.out.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "TYPE", "HOST", "HTTP", "HTTPS", "TCP", "TUNNEL", "ID", "TRANSPORT"]
-    assert lines[1].split() == [API_ID, "internal-api", "http", "internal-api.company.local", "80", "443",
-                                "-", TUNNEL, "direct"]
-    assert lines[2].split()[:6] == [DB_ID, "db-api", "http", "10.0.1.50", "8080", "-"]
+    assert lines[0].split() == ["ID", "NAME", "TYPE", "PORTS", "HOST", "TUNNEL", "CREATED", "MODIFIED",
+                                "TRANSPORT"]
+    assert lines[1].split() == [API_ID, "internal-api", "http", "HTTP:80,", "HTTPS:443",
+                                "internal-api.company.local", TUNNEL, "-", "-", "direct"]
+    assert lines[2].split() == [DB_ID, "db-api", "http", "HTTP:8080", "10.0.1.50", PROXIED, "-", "-",
+                                "socks5h://user:***@bastion.internal:1080"]
     assert lines[0].index("NAME") == lines[2].index("db-api")
+    assert lines[0].index("HOST") == lines[2].index("10.0.1.50")
 
 
 def test_service_list_json_is_the_api_shape(project: Path, run: Run) -> None:
@@ -287,10 +292,12 @@ def test_service_get_by_name_or_id(project: Path, run: Run, ref: str) -> None:
     result = run("service", "get", ref)
     assert result.code == 0
     fields = dict(line.split(":", 1) for line in result.out.splitlines())
-    assert fields["service_id"].strip() == DB_ID
-    assert fields["http_port"].strip() == "8080"
-    assert fields["https_port"].strip() == "- (https not allowed)"
-    assert fields["transport"].strip() == "socks5h://user:***@bastion.internal:1080"
+    assert list(fields) == ["Service ID", "Name", "Type", "HTTP Port", "HTTPS Port", "Cert Verification Mode",
+                            "IPv4", "Tunnel ID", "Transport"]  # wrangler vpc service get's labels and order
+    assert fields["Service ID"].strip() == DB_ID
+    assert fields["HTTP Port"].strip() == "8080"
+    assert fields["HTTPS Port"].strip() == "- (https not allowed)"
+    assert fields["Transport"].strip() == "socks5h://user:***@bastion.internal:1080"
 
 
 def test_service_get_json(project: Path, run: Run) -> None:
@@ -340,7 +347,8 @@ def test_service_create_makes_the_file(tmp_path: Path, run: Run, monkeypatch: py
     umask = os.umask(0o022)
     os.umask(umask)
     assert mode == 0o666 & ~umask
-    assert list(os.listdir(tmp_path)) == ["vpc-services.toml"]  # no temporary file left
+    # No temporary file left; the lock file stays (see test_services_edit.py).
+    assert sorted(os.listdir(tmp_path)) == [".vpc-services.toml.lock", "vpc-services.toml"]
 
 
 def test_service_create_keeps_the_file_mode(project: Path, run: Run) -> None:
@@ -422,7 +430,7 @@ def test_service_create_refuses_bad_input_and_leaves_the_file(
     before = services_bytes(project)
     assert_one_error_line(run("service", "create", *args), *texts)
     assert services_bytes(project) == before
-    assert sorted(os.listdir(project)) == ["vpc-services.toml", "wrangler.toml"]
+    assert sorted(set(os.listdir(project)) - {".vpc-services.toml.lock"}) == ["vpc-services.toml", "wrangler.toml"]
 
 
 @pytest.mark.parametrize(("args", "text"), [
@@ -483,6 +491,7 @@ def test_service_update_refuses_bad_input_and_leaves_the_file(
 
 
 def test_service_delete(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").write_text('name = "w"\n')  # no binding names it
     result = run("service", "delete", "internal-api")
     assert result.code == 0 and API_ID in result.out
     text = (project / "vpc-services.toml").read_text()
@@ -822,10 +831,16 @@ def test_check_missing_ca_bundle_is_bad_input(project: Path, run: Run, plain: Pr
     assert plain.connections == 0
 
 
-def test_check_no_bindings(project: Path, run: Run) -> None:
+def test_check_no_bindings_fails(project: Path, run: Run) -> None:
+    """Nothing checked is not a pass: a misspelt key or a wrong --env must
+    not look like a healthy Worker."""
     (project / "wrangler.toml").write_text('name = "w"\n')
     result = run("check")
-    assert result.code == 0 and result.out == "no VPC bindings in wrangler.toml\n"
+    assert_one_error_line(result, "no VPC bindings in wrangler.toml; nothing to check", code=1)
+    assert result.out == ""
+    result = run("check", "--json")
+    assert result.code == 1 and json.loads(result.out) == []
+    assert "no VPC bindings in wrangler.toml" in result.err
 
 
 # -- fetch-many ------------------------------------------------------------------------------
@@ -948,7 +963,7 @@ def test_fetch_many_insecure_warns_once(project: Path, run: Run) -> None:
     with PrivateService(tls=True, names=("other.internal",)) as tls:
         serve_config(project, https=tls.port)
         (project / "in.txt").write_text("https://internal-api.company.local/x\n" * 4)
-        result = run("fetch-many", "API", "in.txt", "-k", "-c", "2")
+        result = run("fetch-many", "API", "in.txt", "-k", "-j", "2")
     assert result.code == 0 and [r["status"] for r in records(result.out)] == [200] * 4
     assert len(result.err.splitlines()) == 1 and "Unverified HTTPS request" in result.err
 
@@ -960,9 +975,9 @@ def test_fetch_many_concurrency_must_be_positive(project: Path, run: Run) -> Non
 
 def test_missing_extra_is_one_line(project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     def require_socks() -> None:
-        raise ImportError("socks5:// and socks5h:// tunnels need PySocks: pip install 'vpc_requests[socks]'")
+        raise ImportError("socks5:// and socks5h:// tunnels need socksio: pip install 'vpc_requests[socks]'")
 
-    monkeypatch.setattr("vpc_requests.connection.require_socks", require_socks)
+    monkeypatch.setattr("vpc_requests._transport.connection.require_socks", require_socks)
     tunnel_config(project, "socks5h://127.0.0.1:1080")
     assert_one_error_line(run("check"), "pip install 'vpc_requests[socks]'")
 
@@ -978,7 +993,7 @@ def test_demo_runs_the_demo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
         print("demo output", file=out)  # type: ignore[arg-type]
         return 3
 
-    monkeypatch.setitem(sys.modules, "vpc_requests.demo", types.SimpleNamespace(run_demo=run_demo))
+    monkeypatch.setitem(sys.modules, "vpc_requests._cli.demo", types.SimpleNamespace(run_demo=run_demo))
     result = run("demo")
     assert (result.code, result.out, len(calls)) == (3, "demo output\n", 1)
 
@@ -1037,10 +1052,10 @@ def test_console_script_runs_each_subcommand(project: Path) -> None:
     script = Path(sys.executable).parent / "vpc-requests"
     assert script.exists(), script
 
-    def vpc(*args: str, code: int = 0) -> str:
+    def vpc(*args: str, code: int = 0, err: str = "") -> str:
         done = subprocess.run([str(script), *args], cwd=project, capture_output=True, text=True, timeout=60,
                               check=False)
-        assert (done.returncode, done.stderr) == (code, ""), (args, done)
+        assert (done.returncode, err in done.stderr, bool(done.stderr)) == (code, True, bool(err)), (args, done)
         return done.stdout
 
     with PrivateService(tls=True, names=("127.0.0.1",)) as tls:
@@ -1050,7 +1065,7 @@ def test_console_script_runs_each_subcommand(project: Path) -> None:
         assert uuid.UUID(web) and created["host"] == {"ipv4": "127.0.0.1"}
         assert [line.split()[1] for line in vpc("service", "list").splitlines()[1:]] == [
             "internal-api", "db-api", "web"]
-        assert vpc("service", "get", "web").splitlines()[0].split() == ["service_id:", web]
+        assert vpc("service", "get", "web").splitlines()[0].split() == ["Service", "ID:", web]
         assert vpc("service", "update", "web", "--cert-verification-mode", "verify_ca") == (
             f"Updated service web ({web}) in vpc-services.toml\n")
         with (project / "wrangler.toml").open("a") as wrangler:
@@ -1059,7 +1074,8 @@ def test_console_script_runs_each_subcommand(project: Path) -> None:
         out = vpc("check", "WEB", "--cacert", tls.ca_path, "--sni", "127.0.0.1")
         assert eventually(lambda: tls.handshakes == 1)
     assert out.splitlines()[1].split()[:2] == ["WEB", "https"] and out.splitlines()[-1] == "1 of 1 OK"
-    assert vpc("service", "delete", web) == f"Deleted service web ({web}) from vpc-services.toml\n"
+    assert vpc("service", "delete", web, code=2, err="still named by binding WEB in wrangler.toml") == ""
+    assert vpc("service", "delete", web, "--force") == f"Deleted service web ({web}) from vpc-services.toml\n"
     assert web not in services_bytes(project).decode()
 
 
@@ -1078,3 +1094,250 @@ def test_service_edits_of_an_inline_array_and_dotted_keys(project: Path, run: Ru
     assert [(s.name, s.origin("http")) for s in contents.services.values()] == [("b", "c.internal:81"),
                                                                                ("c", "10.0.0.3:80")]
     assert "# dotted" in path.read_text()
+
+
+# -- global options as wrangler's ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ("-e", "staging", "bindings", "--json"),
+    ("bindings", "-e", "staging", "--json"),
+    ("bindings", "--json", "-estaging"),
+])
+def test_short_env_option_before_or_after_the_command(project: Path, run: Run, args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert [item["binding"] for item in json.loads(result.out)] == ["STAGING_API"]
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_short_config_option_before_or_after(
+        project: Path, run: Run, position: str, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    options = ["-c", str(project / "wrangler.toml")]
+    result = run(*(options + ["bindings"] if position == "before" else ["bindings"] + options))
+    assert result.code == 0 and "PRIVATE_API" in result.out
+
+
+def test_short_config_option_names_a_missing_file(project: Path, run: Run) -> None:
+    assert_one_error_line(run("bindings", "-c", "other.toml"), "other.toml: file not found")
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_cwd_runs_as_if_started_there(project: Path, run: Run, position: str,
+                                      tmp_path_factory: pytest.TempPathFactory,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """As wrangler's --cwd: the wrangler file is found there, and relative
+    paths (here --services) are relative to it; the process's own working
+    directory is restored afterwards."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    monkeypatch.chdir(elsewhere)
+    options = ["--cwd", str(project), "--services", "vpc-services.toml"]
+    args = options + ["service", "create", "web", "--ipv4", "10.0.2.7"]
+    if position == "after":
+        args = ["service", "create", "web", "--ipv4", "10.0.2.7"] + options
+    result = run(*args)
+    assert result.code == 0, result.err
+    assert result.out.endswith(" in vpc-services.toml\n")
+    assert "web" in {s.name for s in read_services(project / "vpc-services.toml").services.values()}
+    assert Path.cwd() == elsewhere and sorted(os.listdir(elsewhere)) == []
+
+
+def test_cwd_that_does_not_exist_is_one_line(project: Path, run: Run) -> None:
+    result = run("--cwd", "no-such-dir", "bindings")
+    assert_one_error_line(result, "--cwd no-such-dir: No such file or directory")
+    assert Path.cwd() == project
+
+
+def test_fetch_many_concurrency_is_j_because_c_is_the_config(
+        project: Path, run: Run, plain: PrivateService) -> None:
+    serve_config(project, http=plain.port)
+    (project / "in.txt").write_text("http://internal-api.company.local/x\n" * 3)
+    result = run("fetch-many", "API", "in.txt", "--concurrency", "2")
+    assert result.code == 0 and [r["status"] for r in records(result.out)] == [200] * 3
+    result = run("fetch-many", "API", "in.txt", "-c", "2")  # -c is --config now, as in wrangler
+    assert_one_error_line(result, "2: file not found")
+
+
+def test_version(run: Run) -> None:
+    import vpc_requests
+
+    result = run("--version")
+    assert (result.code, result.out, result.err) == (0, f"vpc-requests {vpc_requests.__version__}\n", "")
+    assert vpc_requests.__version__[0].isdigit()
+
+
+def test_version_has_one_source() -> None:
+    """setup.cfg reads the version from the package (vpc_requests/_version.py,
+    a literal setuptools reads without importing): no second copy."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    assert setup["metadata"]["version"] == "attr: vpc_requests._version.__version__"
+
+
+def test_version_is_not_a_subcommand_option(project: Path, run: Run) -> None:
+    assert_one_error_line(run("service", "list", "--version"), "unrecognized arguments: --version")
+
+
+def test_service_create_takes_the_name_as_a_positional(project: Path, run: Run) -> None:
+    result = run("service", "create", "web", "--ipv4", "10.0.2.7", "--json")
+    assert result.code == 0 and json.loads(result.out)["name"] == "web"
+
+
+# -- service delete of a bound service ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ref", "bindings"), [
+    ("internal-api", "bindings PRIVATE_API, STAGING_API [env.staging] in wrangler.toml"),
+    (DB_ID, "binding DB in wrangler.toml"),  # bound by name (service = "db-api"), deleted by id
+])
+def test_service_delete_of_a_bound_service_is_refused(project: Path, run: Run, ref: str, bindings: str) -> None:
+    before = services_bytes(project)
+    result = run("service", "delete", ref)
+    assert_one_error_line(result, "is still named by " + bindings, "nothing was deleted", "--force")
+    assert result.out == "" and services_bytes(project) == before
+
+
+def test_service_delete_force_deletes_a_bound_service(project: Path, run: Run) -> None:
+    result = run("service", "delete", "internal-api", "--force")
+    assert result.code == 0 and result.out == f"Deleted service internal-api ({API_ID}) from vpc-services.toml\n"
+    assert list(read_services(project / "vpc-services.toml").services) == [DB_ID]
+
+
+def test_service_delete_checks_the_wrangler_file_given_with_c(project: Path, run: Run) -> None:
+    (project / "other.toml").write_text('name = "w"\n')
+    assert run("service", "delete", "internal-api", "-c", "other.toml").code == 0
+
+
+def test_service_delete_with_a_broken_wrangler_file_is_refused(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").write_text("[[vpc_services]]\nbinding = 7\n")
+    before = services_bytes(project)
+    assert_one_error_line(run("service", "delete", "internal-api"), "wrangler.toml:2: vpc_services[0].binding")
+    assert services_bytes(project) == before
+    assert run("service", "delete", "internal-api", "--force").code == 0
+
+
+def test_service_delete_without_a_wrangler_file(project: Path, run: Run) -> None:
+    (project / "wrangler.toml").unlink()
+    assert run("service", "delete", "internal-api").code == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "never"])
+def test_lock_timeout_must_be_a_positive_number(project: Path, run: Run, value: str) -> None:
+    before = services_bytes(project)
+    result = run("service", "update", "db-api", "--http-port", "81", "--lock-timeout", value)
+    assert_one_error_line(result, "argument --lock-timeout: ", repr(value))
+    assert services_bytes(project) == before
+
+
+# -- no traceback, no terminal control ---------------------------------------------------------
+
+
+def explode(args: object) -> int:
+    raise RuntimeError("unexpected \x1b[31mboom")
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_70(
+        project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VPC_REQUESTS_DEBUG", raising=False)
+    monkeypatch.setattr("vpc_requests._cli.cli.cmd_bindings", explode)
+    result = run("bindings")
+    assert_one_error_line(result, "internal error: RuntimeError: unexpected \\x1b[31mboom", "--debug", code=70)
+    assert "\x1b" not in result.err
+
+
+@pytest.mark.parametrize("how", ["--debug", "VPC_REQUESTS_DEBUG=1"])
+def test_debug_shows_the_traceback(project: Path, run: Run, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    monkeypatch.setattr("vpc_requests._cli.cli.cmd_bindings", explode)
+    if how == "--debug":
+        result = run("bindings", "--debug")
+    else:
+        monkeypatch.setenv("VPC_REQUESTS_DEBUG", "1")
+        result = run("bindings")
+    assert result.code == 70
+    assert "Traceback (most recent call last)" in result.err and "in explode" in result.err
+    assert result.err.splitlines()[-1].startswith("vpc-requests: internal error: RuntimeError")
+
+
+def test_debug_shows_the_traceback_of_an_expected_error_too(project: Path, run: Run) -> None:
+    result = run("--debug", "service", "get", "nope")
+    assert result.code == 2 and "Traceback" in result.err and "ConfigError" in result.err
+    assert result.err.splitlines()[-1].startswith("vpc-requests: error: ")
+
+
+def test_subprocess_unexpected_exception_has_no_traceback(project: Path) -> None:
+    code = ("import sys, vpc_requests._cli.cli as cli\n"
+            "def explode(args): raise KeyError('x')\n"
+            "cli.cmd_bindings = explode\n"
+            "sys.exit(cli.main(['bindings']))\n")
+    env = {k: v for k, v in os.environ.items() if k != "VPC_REQUESTS_DEBUG"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True,
+                          timeout=60, check=False, env=env)
+    assert done.returncode == 70 and done.stdout == ""
+    assert done.stderr == ("vpc-requests: internal error: KeyError: 'x' (this is a bug; --debug or "
+                           "VPC_REQUESTS_DEBUG=1 shows the traceback)\n")
+
+
+ESC_NAME = "red\x1b[31mname\u202e"
+
+
+def hostile_project(project: Path) -> None:
+    """A service and a binding whose names hold an ANSI escape and a
+    right-to-left override."""
+    toml_name = ESC_NAME.replace("\x1b", "\\u001b").replace("\u202e", "\\u202e")
+    (project / "vpc-services.toml").write_text(SERVICES.replace('name = "db-api"', f'name = "{toml_name}"'))
+    (project / "wrangler.toml").write_text(
+        f'[[vpc_services]]\nbinding = "DB{toml_name}"\nservice_id = "{DB_ID}"\n')
+
+
+def assert_escaped(text: str) -> None:
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "red\\x1b[31mname\\u202e" in text
+
+
+@pytest.mark.parametrize("args", [
+    ("service", "list"),
+    ("service", "get", DB_ID),
+    ("service", "update", DB_ID, "--http-port", "81"),
+    ("bindings",),
+])
+def test_control_characters_in_names_are_printed_escaped(project: Path, run: Run, args: tuple[str, ...]) -> None:
+    hostile_project(project)
+    result = run(*args)
+    assert result.code == 0, result.err
+    assert_escaped(result.out)
+
+
+def test_control_characters_escaped_in_create_delete_and_errors(project: Path, run: Run) -> None:
+    hostile_project(project)
+    result = run("service", "create", "new-" + ESC_NAME, "--ipv4", "10.0.0.9")
+    assert result.code == 0, result.err
+    assert_escaped(result.out)
+    result = run("service", "create", ESC_NAME, "--ipv4", "10.0.0.9")  # the name is taken
+    assert result.code == 2
+    assert_escaped(result.err)
+    result = run("service", "delete", DB_ID)  # refused: names the binding
+    assert result.code == 2
+    assert_escaped(result.err)
+    result = run("service", "delete", DB_ID, "--force")
+    assert result.code == 0
+    assert_escaped(result.out)
+
+
+def test_control_characters_escaped_in_check(project: Path, run: Run) -> None:
+    hostile_project(project)
+    (project / "vpc-services.toml").write_text(
+        f'[[services]]\nservice_id = "{DB_ID}"\nname = "db"\nhttp_port = {closed_port()}\n'
+        'host = { ipv4 = "127.0.0.1" }\n')
+    result = run("check")
+    assert result.code == 1
+    assert "\x1b" not in result.out and "DBred\\x1b[31mname\\u202e" in result.out
+
+
+def test_plain_names_are_printed_as_they_are(project: Path, run: Run) -> None:
+    """The twin: nothing printable is escaped (a backslash stays one)."""
+    (project / "vpc-services.toml").write_text(SERVICES.replace('name = "db-api"', 'name = "db\\\\api é"'))
+    result = run("service", "list")
+    assert result.code == 0 and "db\\api é" in result.out and "\\\\" not in result.out

@@ -1,5 +1,5 @@
-"""Tests for :mod:`vpc_requests.config` (with the readers in
-:mod:`vpc_requests.wrangler` and :mod:`vpc_requests.services_file`): real
+"""Tests for :mod:`vpc_requests._config.config` (with the readers in
+:mod:`vpc_requests._config.wrangler` and :mod:`vpc_requests._config.services_file`): real
 files in temporary folders, every bad file paired with its error text."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from vpc_requests import Binding, ConfigError, VPCService
-from vpc_requests.config import ConfigWarning, Env, load_env
-from vpc_requests.services_file import check_tunnel, read_services, update_service
-from vpc_requests.wrangler import find_wrangler_file, strip_jsonc
+from vpc_requests._config.config import ConfigWarning, Env, load_env
+from vpc_requests._config.services_file import check_tunnel, read_services, update_service
+from vpc_requests._config.wrangler import find_wrangler_file, strip_jsonc
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
 DB_ID = "0199a1b2-0000-4000-8000-000000000002"
@@ -461,7 +461,7 @@ def test_valid_tunnels(url: str) -> None:
     ("http://proxy:0", "invalid port"),
     ("http://proxy:x", "invalid port"),
     ("http://proxy/path", "path, query or fragment"),
-    (1080, "got integer 1080"),
+    (1080, "got an integer"),
 ])
 def test_invalid_tunnels(url: object, text: str) -> None:
     with pytest.raises(ConfigError, match=text):
@@ -472,7 +472,7 @@ def test_tunnels_not_a_table(project: Path) -> None:
     path = write(project, "vpc-services.toml", 'tunnels = "direct"\n' + SERVICES)
     with pytest.raises(ConfigError) as info:
         read_services(path)
-    check_error(info.value, path, 1, "tunnels", "string 'direct'")
+    check_error(info.value, path, 1, "tunnels", "got a string")
 
 
 # -- Env ------------------------------------------------------------------------------
@@ -526,6 +526,20 @@ def test_a_binding_named_like_an_env_attribute_warns(project: Path, name: str) -
         warnings.simplefilter("error")
         copy = pickle.loads(pickle.dumps(env))  # warned once, when loaded
     assert copy[name].name == name
+
+
+def test_a_warning_points_past_every_layer_of_the_package() -> None:
+    """A call into the config layer from another layer (the CLI, the pytest
+    plugin) is still inside the package: the warning points at its caller."""
+    import vpc_requests
+    from vpc_requests._config.sources import caller_level
+
+    package = Path(vpc_requests.__file__).parent
+    inside = compile("caller_level()", str(package / "_cli" / "calling.py"), "eval")
+    assert eval(inside, {"caller_level": caller_level}) == 2
+    # the twin: a caller outside the package is where it stops
+    outside = compile("caller_level()", str(package.parent / "calling.py"), "eval")
+    assert eval(outside, {"caller_level": caller_level}) == 1
 
 
 def test_a_binding_named_like_an_env_attribute_warns_in_code() -> None:
@@ -584,7 +598,7 @@ def test_before_python_3_11_toml_is_read_with_tomli(monkeypatch: pytest.MonkeyPa
     import sys
     import types
 
-    import vpc_requests.sources
+    import vpc_requests._config.sources
 
     real = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
     calls: list[str] = []
@@ -595,7 +609,8 @@ def test_before_python_3_11_toml_is_read_with_tomli(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setitem(sys.modules, "tomli", types.SimpleNamespace(loads=loads, TOMLDecodeError=ValueError))
     monkeypatch.setattr(sys, "version_info", (3, 10, 14, "final", 0))
-    spec = importlib.util.spec_from_file_location("vpc_requests._sources_on_3_10", vpc_requests.sources.__file__)
+    sources_file = vpc_requests._config.sources.__file__
+    spec = importlib.util.spec_from_file_location("vpc_requests._config._sources_on_3_10", sources_file)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
@@ -605,7 +620,7 @@ def test_before_python_3_11_toml_is_read_with_tomli(monkeypatch: pytest.MonkeyPa
     assert module.parse_document("a = 1\n", "x.toml").data == {"a": 1} and calls == ["a = 1\n"]
     with pytest.raises(ConfigError, match=r"^x.toml:2: invalid TOML: "):
         module.parse_document("a = 1\nb = \n", "x.toml")
-    setup = (Path(vpc_requests.sources.__file__).parents[1] / "setup.cfg").read_text()
+    setup = (Path(vpc_requests._config.sources.__file__).parents[2] / "setup.cfg").read_text()
     assert '\n    tomli>=1.1; python_version < "3.11"\n' in setup
 
 

@@ -20,7 +20,7 @@ from requests.adapters import BaseAdapter
 from requests.auth import _basic_auth_str
 
 from vpc_requests import Binding, VPCService, mount
-from vpc_requests.confine import ConfinedSession
+from vpc_requests._bindings.confine import ConfinedSession
 from vpc_requests.testing import PrivateService, Reply, Seen
 
 BOUND = "internal-api.company.local"

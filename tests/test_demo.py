@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from vpc_requests import demo
+from vpc_requests._cli import demo
 
 
 def rows(text: str) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.errors`: every failure to reach or hear from
+"""Tests for :mod:`vpc_requests._errors`: every failure to reach or hear from
 the service is both the ``requests`` exception plain requests raises and a
 ``ProxyError`` with Cloudflare's code, a message naming binding and origin,
 and it pickles (S11)."""
@@ -6,12 +6,15 @@ and it pickles (S11)."""
 from __future__ import annotations
 
 import pickle
+import re
 import ssl
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
 import urllib3
+from servers import BacklogFull, Unresponsive, closed_port
 
 from vpc_requests import (
     AbortError,
@@ -28,8 +31,9 @@ from vpc_requests import (
     VPCError,
     VPCService,
 )
-from vpc_requests.errors import CODE_CLASSES, classify, error_response, proxy_error, translate
-from vpc_requests.testing import BacklogFull, PrivateService, Reply, Unresponsive, closed_port
+from vpc_requests._cli.probe import probe_binding
+from vpc_requests._errors import CODE_CLASSES, classify, error_response, proxy_error, translate
+from vpc_requests.testing import PrivateService, Reply
 
 NAME = "internal-api.company.local"
 BINDING = "PRIVATE_API"
@@ -347,3 +351,199 @@ def test_error_response_reads_streams_and_closes_like_any_response() -> None:
     with error_response(failure) as again:
         assert again.text == body.decode()
     assert again.headers["Content-Length"] == str(len(body))
+
+
+# ------------------------------- shaped like requests' own exceptions (S15)
+#
+# Each failure is provoked twice against the same loopback server: once with
+# plain requests (URL host 127.0.0.1, so urllib3 names the same pool), once
+# through a binding. Code written for requests inspects args[0], its .reason
+# and the text; all must be what plain requests gives.
+
+_OBJECT = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _plain(url: str, **kwargs: Any) -> requests.RequestException:
+    with requests.Session() as session, pytest.raises(requests.RequestException) as info:
+        session.get(url, **kwargs)
+    return info.value
+
+
+def _routed(binding: Binding, url: str, **kwargs: Any) -> ProxyError:
+    with binding.session() as session, pytest.raises(ProxyError) as info:
+        session.get(url, **kwargs)
+    return info.value
+
+
+def _same_shape(ours: ProxyError, plain: requests.RequestException) -> None:
+    """``ours`` is what ``plain`` is, with the code and binding in front."""
+    assert isinstance(ours, type(plain))
+    assert len(ours.args) == len(plain.args) == 1
+    assert type(ours.args[0]) is type(plain.args[0])
+    if isinstance(plain.args[0], urllib3.exceptions.MaxRetryError):
+        assert type(ours.args[0].reason) is type(plain.args[0].reason)
+    assert ours.request is not None and plain.request is not None
+    assert ours.request.url == plain.request.url
+    assert ours.response is plain.response is None
+    text = _OBJECT.sub("", str(plain))
+    path = plain.request.path_url
+    if path != "/":  # never in our text: it may hold a token (see test_logging)
+        assert path not in str(ours)
+        text = text.replace(f"url: {path} (", "url: <path hidden> (")
+    assert text in _OBJECT.sub("", str(ours))
+    assert str(ours).startswith(f"ProxyError: {ours.code} (binding '{BINDING}', origin 127.0.0.1:")
+
+
+def test_read_timeout_args_are_requests_own_stream_timeout(bindings: Callable[..., Binding]) -> None:
+    # requests' TestTimeout::test_stream_timeout, through a binding
+    with Unresponsive() as silent:
+        url = f"http://127.0.0.1:{silent.port}/delay/10"
+        plain = _plain(url, timeout=0.3)
+        ours = _routed(bindings(silent.port), url, timeout=0.3)
+    assert isinstance(ours, requests.exceptions.Timeout)
+    assert "Read timed out" in ours.args[0].args[0]
+    assert isinstance(ours.args[0], urllib3.exceptions.ReadTimeoutError)
+    assert str(ours.args[0]) == str(plain.args[0])  # the same pool, the same words
+    _same_shape(ours, plain)
+    assert str(ours) == (
+        f"ProxyError: connection_read_timeout (binding '{BINDING}', origin 127.0.0.1:{silent.port}): "
+        f"HTTPConnectionPool(host='127.0.0.1', port={silent.port}): Read timed out. (read timeout=0.3)"
+    )
+
+
+def test_refused_args_are_a_max_retry_error_with_its_reason(bindings: Callable[..., Binding]) -> None:
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}/users?token=t0k3n"
+    plain = _plain(url)
+    ours = _routed(bindings(port), url)
+    assert isinstance(ours.args[0], urllib3.exceptions.MaxRetryError)
+    assert ours.args[0].url == plain.args[0].url == "/users?token=t0k3n"
+    assert "t0k3n" not in str(ours) and "/users" not in str(ours)
+    assert isinstance(ours.args[0].reason, urllib3.exceptions.NewConnectionError)
+    _same_shape(ours, plain)
+    # the twin of the shape: the code, not requests' class, says "refused"
+    assert ours.code == "connection_refused"
+
+
+def test_connect_timeout_args(bindings: Callable[..., Binding]) -> None:
+    with BacklogFull() as backlog:
+        url = f"http://127.0.0.1:{backlog.port}/"
+        plain = _plain(url, timeout=(0.3, 5))
+        ours = _routed(bindings(backlog.port), url, timeout=(0.3, 5))
+    assert isinstance(ours, requests.ConnectTimeout)
+    assert isinstance(ours.args[0].reason, urllib3.exceptions.ConnectTimeoutError)
+    _same_shape(ours, plain)
+
+
+def test_tls_args(https_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+    url = f"https://127.0.0.1:{https_service.port}/"
+    plain = _plain(url)  # no CA given: untrusted, as through the binding
+    ours = _routed(bindings(https_service.port, tls=True), url)
+    assert isinstance(ours.args[0].reason, urllib3.exceptions.SSLError)
+    _same_shape(ours, plain)
+
+
+def test_incomplete_body_args(bindings: Callable[..., Binding]) -> None:
+    short = Reply(200, {"Content-Length": "100"}, b"only a little")
+    with PrivateService(handler=lambda seen: short) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        plain = _plain(url)
+        ours = _routed(bindings(server.port), url)
+    assert isinstance(ours, requests.exceptions.ChunkedEncodingError)
+    assert type(ours.args[0]) is type(plain.args[0]) is urllib3.exceptions.ProtocolError
+    assert str(ours).endswith(str(plain))
+
+
+def test_shaped_errors_pickle_with_their_args(bindings: Callable[..., Binding]) -> None:
+    with Unresponsive() as silent:
+        ours = _routed(bindings(silent.port), f"http://{NAME}/", timeout=0.3)
+    copy = pickle.loads(pickle.dumps(ours))
+    assert type(copy) is type(ours)
+    assert type(copy.args[0]) is urllib3.exceptions.ReadTimeoutError
+    assert (copy.code, copy.binding, copy.origin, copy.hint, str(copy)) == (
+        ours.code, ours.binding, ours.origin, ours.hint, str(ours),
+    )
+    assert copy.request is not None and copy.request.url == ours.request.url
+
+
+def test_an_unpicklable_request_is_left_behind_not_fatal(bindings: Callable[..., Binding]) -> None:
+    port = closed_port()
+    with bindings(port).session() as session, pytest.raises(ProxyError) as info:
+        session.get(f"http://{NAME}/", hooks={"response": [lambda r, **kw: r]})
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert str(copy) == str(info.value)
+    assert copy.request is None
+    assert isinstance(copy.args[0], urllib3.exceptions.MaxRetryError)
+
+
+# ------------------------------------------------------- what to do (hints)
+
+
+def test_untrusted_certificate_says_how_to_trust_it(
+    https_service: PrivateService, bindings: Callable[..., Binding]
+) -> None:
+    api = bindings(https_service.port, tls=True)
+    with pytest.raises(ProxySSLError) as info:
+        api.fetch(f"https://{NAME}/")  # the system store does not know the test CA
+    message = str(info.value)
+    assert message.startswith("ProxyError: tls_certificate_error (")
+    for advice in ("verify=", "--cacert", "cert_verification_mode"):
+        assert advice in message
+    # the twin: given the CA, the same fetch succeeds
+    assert api.fetch(f"https://{NAME}/", verify=https_service.ca_path).status_code == 200
+
+
+def test_wrong_name_certificate_says_what_is_checked(
+    https_service: PrivateService, bindings: Callable[..., Binding]
+) -> None:
+    with pytest.raises(ProxySSLError) as info:
+        bindings(https_service.port, tls=True).fetch("https://wrong.company.local/", verify=https_service.ca_path)
+    message = str(info.value)
+    assert "URL's host" in message and "verify_ca" in message
+    assert "--cacert" not in message  # the CA is trusted; the name is the problem
+
+
+def test_refused_direct_connection_asks_whether_the_service_runs(bindings: Callable[..., Binding]) -> None:
+    port = closed_port()
+    with pytest.raises(ProxyConnectionError) as info:
+        bindings(port).fetch(f"http://{NAME}/")
+    message = str(info.value)
+    assert message.startswith("ProxyError: connection_refused (")
+    assert f"127.0.0.1:{port}: is the service running at that address" in message
+
+
+def test_twin_a_refused_tunnel_does_not_blame_the_service(bindings: Callable[..., Binding]) -> None:
+    port = closed_port()
+    with pytest.raises(ProxyConnectionError) as info:
+        bindings(8080, tunnel=f"http://127.0.0.1:{port}").fetch(f"http://{NAME}/")
+    message = str(info.value)
+    assert message.startswith("ProxyError: connection_refused (")
+    assert f"tunnel http://127.0.0.1:{port} refused the connection" in message
+    assert "is the service running" not in message
+
+
+def test_check_gives_the_same_advice(https_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+    # vpc-requests check probes with its own handshake: same advice as a fetch
+    (refused,) = probe_binding(bindings(closed_port()), timeout=2)
+    assert refused.code == "connection_refused"
+    assert "is the service running at that address" in refused.detail
+    (untrusted,) = probe_binding(bindings(https_service.port, tls=True), timeout=2)
+    assert untrusted.code == "tls_certificate_error"
+    assert "--cacert" in untrusted.detail and "verify=" in untrusted.detail
+    # the twin: given the CA, the same probe passes
+    (trusted,) = probe_binding(bindings(https_service.port, tls=True), timeout=2, verify=https_service.ca_path)
+    assert trusted.result == "OK", trusted.detail
+
+
+def test_translate_keeps_requests_own_args_objects() -> None:
+    reason = urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    retries = urllib3.exceptions.MaxRetryError(None, "/x?token=t", reason)  # type: ignore[arg-type]
+    request = requests.Request("GET", "http://h.example/x?token=t").prepare()
+    raised = requests.ConnectionError(retries, request=request)
+    ours = translate(raised, binding=BINDING, origin="h:1")
+    assert ours.args == raised.args and ours.args[0] is retries and ours.args[0].reason is reason
+    assert ours.request is request and ours.response is None
+    assert "token=t" not in str(ours) and "<path hidden>" in str(ours)
+    # the twin: a failure of our own has its message as args[0]
+    own = proxy_error("dns_error", binding=BINDING, detail="no such name")
+    assert own.args == (str(own),)

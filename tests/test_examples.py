@@ -17,6 +17,7 @@ EXPECTED = {
     "post_with_body.py": "status 201",
     "https_ip.py": "SNI (none: IP literal)",
     "legacy_script.py": "mount(): [200, 200]",
+    "tcp_forward.py": "driver got: order 2: 1 item, 9.50",
 }
 
 

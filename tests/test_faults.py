@@ -1,4 +1,4 @@
-"""Faults on the wire (issue 6, item 1; DESIGN S11), each produced by a real
+"""Faults on the wire (issue 6, item 1; docs/semantics.rst S11), each produced by a real
 loopback server, and ``errors="response"`` (item 2).
 
 For every fault the test checks the outcome three ways: the exception class
@@ -19,7 +19,6 @@ import contextlib
 import gzip
 import pickle
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,16 +26,19 @@ from typing import Any
 import pytest
 import requests
 import trustme
-from fault_servers import (
+from helpers import eventually
+from requests.adapters import HTTPAdapter
+from servers import (
+    BacklogFull,
     ScriptedServer,
+    closed_port,
     never_reads,
     reset_in_the_body,
     stalled_body,
     stalled_headers,
     tls13_only_context,
 )
-from helpers import eventually
-from requests.adapters import HTTPAdapter
+from urllib3.util import is_connection_dropped
 from urllib3.util.retry import Retry
 
 from vpc_requests import (
@@ -50,13 +52,11 @@ from vpc_requests import (
     VPCService,
     VPCServiceAdapter,
 )
-from vpc_requests.adapter import StaleConnectionRetry
+from vpc_requests._transport.retry import StaleConnectionRetry
 from vpc_requests.testing import (
-    BacklogFull,
     PrivateService,
     Reply,
     Seen,
-    closed_port,
     echo,
 )
 
@@ -317,6 +317,11 @@ def test_twin_the_same_call_to_a_healthy_server_succeeds(name: str, env: Env) ->
     with fault.twin(env) as port:
         binding = faulty_binding(fault, port)
         url, kwargs = f"{fault.scheme}://{NAME}/", call_kwargs(fault, env)
+        if "timeout" in kwargs:
+            # The fault's short timeout fires against a server that never
+            # answers; a healthy one must not race it (a 16 MiB upload on a
+            # loaded machine can take longer than 0.3 s).
+            kwargs["timeout"] = 30
         response = binding.fetch(url, method=fault.method, **kwargs)
         assert response.status_code == 200
         assert response.json()["host"] == NAME
@@ -327,10 +332,8 @@ def test_twin_the_same_call_to_a_healthy_server_succeeds(name: str, env: Env) ->
 
 def test_read_timeout_is_not_a_connection_error_and_is_not_retried(env: Env) -> None:
     with ScriptedServer(stalled_headers) as server:
-        started = time.perf_counter()
         with pytest.raises(ProxyReadTimeout) as info:
             binding_to(server.port).fetch(f"http://{NAME}/", timeout=0.3)
-        assert time.perf_counter() - started < 2
         assert not isinstance(info.value, requests.ConnectionError)
         assert server.connections == 1  # a GET, yet not sent twice
 
@@ -485,6 +488,14 @@ def test_a_fresh_connection_closed_without_response_is_retried_once_for_get_only
         assert [seen.method for seen in service.seen] == ["POST"]
 
 
+def pooled(binding: Binding) -> list[Any]:
+    """The idle connections in the binding's pools (at least one)."""
+    manager = binding.adapter.poolmanager
+    found = [conn for key in manager.pools.keys() for conn in manager.pools[key].pool.queue if conn is not None]
+    assert found
+    return found
+
+
 def test_connection_the_service_closed_while_idle_is_replaced_before_sending() -> None:
     # The service answers keep-alive, then closes: the pool notices before
     # reuse, so even a POST goes out once, on a new connection, and succeeds.
@@ -492,20 +503,18 @@ def test_connection_the_service_closed_while_idle_is_replaced_before_sending() -
     with PrivateService(handler=lambda seen: Reply(raw=raw)) as service:
         binding = binding_to(service.port)
         assert binding.fetch(f"http://{NAME}/").text == "ok"
-        [pool] = [binding.adapter.poolmanager.pools[key] for key in binding.adapter.poolmanager.pools.keys()]
-        [idle] = [conn for conn in pool.pool.queue if conn is not None]
-        # The service's close has reached the client's pooled socket.
-        assert eventually(lambda: not idle.is_connected)
+        # wait (no fixed sleep) till the service's close reaches the pooled socket
+        assert eventually(lambda: all(map(is_connection_dropped, pooled(binding))), seconds=10)
         assert binding.fetch(f"http://{NAME}/", method="POST", body=b"x").text == "ok"
         assert requests_seen(service) == [("GET", 1), ("POST", 2)]
 
 
 def test_retry_after_is_not_honoured_the_response_is_returned() -> None:
-    reply = Reply(503, headers={"Retry-After": "2"}, body=b"busy")
+    # Honoured, an hour's Retry-After would hang the test till pytest-timeout
+    # fails it: no clock needed.
+    reply = Reply(503, headers={"Retry-After": "3600"}, body=b"busy")
     with PrivateService(handler=lambda seen: reply) as service:
-        started = time.perf_counter()
         response = binding_to(service.port).fetch(f"http://{NAME}/")
-        assert time.perf_counter() - started < 1.5
         assert (response.status_code, response.text) == (503, "busy")
         assert len(service.seen) == 1
 

@@ -1,6 +1,6 @@
 """Fork safety: a binding or adapter used in a parent and inherited by a
 forked child (``os.fork``, multiprocessing's "fork" context, pre-fork
-servers) never shares a pooled socket with the parent (:mod:`vpc_requests.forks`)."""
+servers) never shares a pooled socket with the parent (:mod:`vpc_requests._util.forks`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import traceback
 import pytest
 import requests
 
-from vpc_requests import Binding, VPCService, VPCServiceAdapter, forks
+from vpc_requests import Binding, VPCService, VPCServiceAdapter
+from vpc_requests._util import forks
 from vpc_requests.testing import Reply, Seen
 
 NAME = "internal-api.company.local"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from vpc_requests import ConfigError
-from vpc_requests.config import load_env
-from vpc_requests.sources import MAX_CONFIG_BYTES, parse_document, read_config_text, strip_jsonc
-from vpc_requests.wrangler import find_wrangler_file
+from vpc_requests._config.config import load_env
+from vpc_requests._config.sources import MAX_CONFIG_BYTES, parse_document, read_config_text, strip_jsonc
+from vpc_requests._config.wrangler import find_wrangler_file
 
 API_ID = "0199a1b2-0000-4000-8000-000000000001"
 SERVICES = f'[[services]]\nservice_id = "{API_ID}"\nname = "api"\nhost = {{ ipv4 = "10.0.1.50" }}\n'

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from fault_servers import ScriptedServer, stalled_headers
+from servers import ScriptedServer, closed_port, stalled_headers
 
 from vpc_requests import Binding, ProxyError, VPCService, VPCServiceAdapter
-from vpc_requests.testing import PrivateService, Reply, Seen, closed_port, echo
+from vpc_requests.testing import PrivateService, Reply, Seen, echo
 
 NAME = "internal-api.company.local"
 SECRETS = {

@@ -10,7 +10,7 @@ import requests
 from requests.adapters import BaseAdapter
 
 from vpc_requests import Binding, ConfigError, RoutingError, VPCService, mount
-from vpc_requests.mount import HostRouter
+from vpc_requests._bindings.mount import HostRouter
 from vpc_requests.testing import PrivateService, Reply
 
 

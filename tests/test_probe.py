@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.probe`: a binding's service probed the way
+"""Tests for :mod:`vpc_requests._cli.probe`: a binding's service probed the way
 its requests reach it (directly, through a SOCKS5 or HTTP CONNECT tunnel,
 by its ``resolver_ips``), against loopback services and tunnel ends that
 record what they saw."""
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from helpers import eventually
-from tunnel_servers import ConnectProxy, DNSServer, Socks5Server, tls_server_context
+from servers import BacklogFull, ConnectProxy, DNSServer, Socks5Server, closed_port, tls_server_context
 
 from vpc_requests import Binding, ConfigError, VPCService
-from vpc_requests.probe import Probe, TunnelProbe, probe_binding, probe_tunnel_of
-from vpc_requests.testing import BacklogFull, PrivateService, closed_port
+from vpc_requests._cli.probe import Probe, TunnelProbe, probe_binding, probe_tunnel_of
+from vpc_requests.testing import PrivateService
 
 if TYPE_CHECKING:
     from typing import Self
@@ -317,7 +317,7 @@ def test_probe_tunnel_of_a_direct_binding_asks_nothing() -> None:
 
 def test_handshake_timeout(ca: Any) -> None:
     """A TCP listener that never answers the ClientHello."""
-    from vpc_requests.testing import Unresponsive
+    from servers import Unresponsive
 
     with Unresponsive() as silent:
         service = VPCService(ipv4="127.0.0.1", https_port=silent.port)

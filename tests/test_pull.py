@@ -1,5 +1,5 @@
-"""Tests for ``service pull`` and ``service diff`` (:mod:`vpc_requests.pull`,
-:func:`vpc_requests.services_file.replace_services`): the real ``cloudflare``
+"""Tests for ``service pull`` and ``service diff`` (:mod:`vpc_requests._config.pull`,
+:func:`vpc_requests._config.services_file.replace_services`): the real ``cloudflare``
 SDK against a loopback stand-in of the API (:mod:`api_server`), found through
 ``CLOUDFLARE_BASE_URL`` as the SDK reads it. Every failure leaves the services
 file byte-identical, and the token appears nowhere."""
@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 from api_server import CloudflareAPI, Fault, envelope_error
+from servers import closed_port
 
 from vpc_requests import VPCService
-from vpc_requests.cli import main
-from vpc_requests.errors import ConfigError
-from vpc_requests.pull import (
+from vpc_requests._cli.cli import main
+from vpc_requests._config.pull import (
     CloudflareAPIError,
     MissingExtraError,
     diff_services,
@@ -29,8 +29,8 @@ from vpc_requests.pull import (
     pull_services,
     resolve_account_id,
 )
-from vpc_requests.services_file import read_services, replace_services
-from vpc_requests.testing import closed_port
+from vpc_requests._config.services_file import read_services, replace_services
+from vpc_requests._errors import ConfigError
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "tok-Zq8vW3xY9pL2mN7r"  # distinctive, so a leak anywhere is found

@@ -1,5 +1,5 @@
 """resolver_ips (issue 4): a hostname service is resolved by its own DNS
-servers, here a DNS server on a loopback UDP port (tests/tunnel_servers.py)
+servers, here a DNS server on a loopback UDP port (tests/servers/tunnels.py)
 that knows names the system resolver does not, and counts the queries."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import time
 
 import pytest
 import requests
-from tunnel_servers import Asked, DNSServer, Socks5Server
+from servers import Asked, DNSServer, Socks5Server
 
 from vpc_requests import Binding, ProxyConnectTimeout, ProxyError, VPCService
-from vpc_requests.resolver import Resolver, parse_server, resolver_for
+from vpc_requests._transport.resolver import Resolver, parse_server, resolver_for
 
 NAME = "internal-api.company.local"
 LOOP = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.routing`: where a URL goes through a service
+"""Tests for :mod:`vpc_requests._transport.routing`: where a URL goes through a service
 (S1-S5, S7), as a pure decision; the transport tests check the same on the
 wire."""
 
@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from vpc_requests import RoutingError, VPCService
-from vpc_requests.routing import Route, route
+from vpc_requests._transport.routing import Route, route
 
 NAME = "internal-api.company.local"
 BOTH = VPCService(ipv4="192.0.2.10", http_port=8080, https_port=8443)

@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.service`: validation, normalisation, the
+"""Tests for :mod:`vpc_requests._model.service`: validation, normalisation, the
 transport-facing helpers and the Cloudflare API JSON shape."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import tomlkit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vpc_requests.errors import ConfigError
-from vpc_requests.service import API_FIELDS, CERT_VERIFICATION_MODES, VPCService
+from vpc_requests._errors import ConfigError
+from vpc_requests._model.service import API_FIELDS, CERT_VERIFICATION_MODES, VPCService
 
 HOST = "internal-api.company.local"
 TUNNEL = "0e8b7c2a-1f3d-4c5e-9a6b-7d8e9f0a1b2c"

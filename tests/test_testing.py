@@ -14,15 +14,7 @@ import time
 import pytest
 import requests
 
-from vpc_requests.testing import (
-    BacklogFull,
-    PrivateService,
-    Reply,
-    Seen,
-    Unresponsive,
-    closed_port,
-    echo,
-)
+from vpc_requests.testing import PrivateService, Reply, Seen, echo
 
 NAME = "internal-api.company.local"
 
@@ -436,31 +428,51 @@ def test_ipv6_tls(ca):
         assert service.seen[0].sni == NAME
 
 
-# ------------------------------------------------------------------ faults
+# ------------------------------------------------------- HTTP/1.1 by h11
 
 
-def test_unresponsive_accepts_and_never_answers():
-    with Unresponsive() as listener:
-        with socket.create_connection(("127.0.0.1", listener.port), timeout=0.1) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            with pytest.raises(socket.timeout):
-                sock.recv(1)
-        wait_for(lambda: listener.connections == 1)
-        with pytest.raises(requests.ReadTimeout):
-            requests.get(f"http://127.0.0.1:{listener.port}/", timeout=(1, 0.05))
+def test_pipelined_requests_are_answered_in_order(http_service):
+    with socket.create_connection(("127.0.0.1", http_service.port), timeout=5) as sock:
+        reply = raw_exchange(sock, b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   b"GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert reply.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert reply.index(b'"path": "/1"') < reply.index(b'"path": "/2"')
+    assert [(s.target, s.connection) for s in http_service.seen] == [("/1", 1), ("/2", 1)]
 
 
-def test_closed_port_refuses():
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", closed_port()), timeout=1).close()
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"http://127.0.0.1:{closed_port()}/", timeout=1)
+def test_a_head_section_over_the_limit_gets_431_and_is_not_recorded(http_service):
+    start = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "
+    with socket.create_connection(("127.0.0.1", http_service.port), timeout=5) as sock:
+        # one byte over 1 MiB and no more, so the server has read it all when it answers
+        reply = raw_exchange(sock, start + b"a" * ((1 << 20) + 1 - len(start)))
+    assert reply.startswith(b"HTTP/1.1 431 ")
+    assert http_service.seen == []
 
 
-# Linux drops SYNs to a full accept queue; the suite runs on Linux (CI).
-def test_backlog_full_makes_connect_hang():
-    with BacklogFull() as listener:
-        with pytest.raises(socket.timeout):
-            socket.create_connection(("127.0.0.1", listener.port), timeout=0.1).close()
-        with pytest.raises(requests.ConnectTimeout):
-            requests.get(f"http://127.0.0.1:{listener.port}/", timeout=(0.1, 1))
+def test_an_unknown_transfer_coding_gets_501(http_service):
+    with socket.create_connection(("127.0.0.1", http_service.port), timeout=5) as sock:
+        reply = raw_exchange(sock, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 501 ")
+    assert http_service.seen == []
+
+
+def test_a_client_gone_mid_body_is_not_recorded(http_service):
+    with socket.create_connection(("127.0.0.1", http_service.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    wait_for(lambda: not http_service._threads)
+    assert http_service.seen == []
+    assert requests.get(http_service.url, timeout=5).ok  # the twin: the next client is served
+
+
+def test_a_transfer_encoding_from_the_handler_is_sent_as_written_then_closed():
+    chunked = Reply(headers={"Transfer-Encoding": "chunked"}, body=b"5\r\nhello\r\n0\r\n\r\n")
+    with PrivateService(handler=lambda seen: chunked) as service, requests.Session() as session:
+        assert [session.get(service.url, timeout=5).text for _ in range(2)] == ["hello", "hello"]
+        assert service.connections == 2  # not kept alive: h11 did not frame it
+
+
+def test_a_1xx_reply_is_sent_then_the_connection_closes():
+    with PrivateService(handler=lambda seen: Reply(103, {"Link": "</a>; rel=preload"})) as service:
+        with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
+            reply = raw_exchange(sock, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply == b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"

@@ -1,4 +1,4 @@
-"""Tests for :mod:`vpc_requests.tracing`: with
+"""Tests for :mod:`vpc_requests._transport.tracing`: with
 ``opentelemetry-instrumentation-requests`` on, ``Binding.fetch()`` and
 ``fetch_many`` get the client span and the ``traceparent`` header a session
 request gets, and both paths carry the binding and the dialled origin; with
@@ -19,10 +19,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from servers import closed_port
 
 from vpc_requests import Binding, ProxyError, VPCService, mount
-from vpc_requests.testing import PrivateService, Reply, Seen, closed_port, echo
-from vpc_requests.tracing import BINDING_ATTRIBUTE, instrumented
+from vpc_requests._transport.tracing import BINDING_ATTRIBUTE, instrumented
+from vpc_requests.testing import PrivateService, Reply, Seen, echo
 
 NAME = "internal-api.company.local"
 BINDING = "PRIVATE_API"
@@ -306,8 +307,8 @@ def test_instrumented_follows_instrument_and_uninstrument(
 def test_annotate_without_opentelemetry_loaded_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from vpc_requests.routing import route
-    from vpc_requests.tracing import annotate
+    from vpc_requests._transport.routing import route
+    from vpc_requests._transport.tracing import annotate
 
     monkeypatch.delitem(sys.modules, "opentelemetry.trace")
     annotate(BINDING, route(VPCService(ipv4="127.0.0.1"), f"http://{NAME}/"))  # no error, nothing to do

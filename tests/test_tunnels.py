@@ -1,6 +1,6 @@
 """Tunnels (issue 4): SOCKS5 (socks5://, socks5h://) and HTTP CONNECT
 (http://, https://) transports, against real tunnel ends on loopback
-(tests/tunnel_servers.py) that record the target they were asked for.
+(tests/servers/tunnels.py) that record the target they were asked for.
 
 What every test checks: the tunnel was asked for the service's origin and
 the scheme's port (never the URL's host or port); the origin saw Host and SNI
@@ -14,11 +14,10 @@ import sys
 
 import pytest
 import requests
-from tunnel_servers import Asked, ConnectProxy, Socks5Server, tls_server_context
+from servers import Asked, ConnectProxy, Socks5Server, closed_port, tls_server_context
 
 from vpc_requests import Binding, ConfigError, ProxyError, VPCService, VPCServiceAdapter
-from vpc_requests.testing import closed_port
-from vpc_requests.tunnels import Transport, describe_transport, parse_tunnel, probe_tunnel
+from vpc_requests._transport.tunnels import Transport, describe_transport, parse_tunnel, probe_tunnel
 
 NAME = "internal-api.company.local"
 LOOP = "127.0.0.1"
@@ -101,8 +100,8 @@ def test_describe_transport_never_shows_the_password():
     assert "hunter2" not in str(info.value)
 
 
-def test_without_pysocks_a_socks_tunnel_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "socks", None)
+def test_without_socksio_a_socks_tunnel_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "socksio", None)
     with pytest.raises(ImportError, match=r"vpc_requests\[socks\]"):
         Binding("API", SERVICE, tunnel="socks5h://127.0.0.1:1080")
     Binding("API", SERVICE, tunnel="http://127.0.0.1:3128")  # CONNECT needs no extra

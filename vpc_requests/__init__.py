@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from .abort import AbortController, AbortSignal
-from .adapter import VPCServiceAdapter
-from .binding import Binding
-from .config import ConfigWarning, Env, load_env
-from .errors import (
+from ._bindings.binding import Binding
+from ._bindings.mount import mount
+from ._bindings.network import NetworkBinding
+from ._config.config import ConfigWarning, Env, load_env
+from ._errors import (
     AbortError,
     ConfigError,
     ProxyChunkedEncodingError,
@@ -21,8 +21,10 @@ from .errors import (
     RoutingError,
     VPCError,
 )
-from .mount import mount
-from .service import VPCService
+from ._model.service import VPCService
+from ._transport.abort import AbortController, AbortSignal
+from ._transport.adapter import VPCServiceAdapter
+from ._version import __version__ as __version__  # not in __all__, as before
 
 __all__ = [
     "AbortController",
@@ -32,6 +34,7 @@ __all__ = [
     "ConfigError",
     "ConfigWarning",
     "Env",
+    "NetworkBinding",
     "ProxyChunkedEncodingError",
     "ProxyConnectTimeout",
     "ProxyConnectionError",

@@ -1,6 +1,6 @@
 """``python -m vpc_requests``: the ``vpc-requests`` command line."""
 import sys
 
-from .cli import main
+from ._cli.cli import main
 
 sys.exit(main())

@@ -16,13 +16,11 @@ listening port and the client's source port::
         assert seen.host == "internal-api.company.local"
         assert seen.sni == "internal-api.company.local"
 
-Also here, for failure tests: :class:`Unresponsive` (accepts and never
-answers), :func:`closed_port` (nothing listening) and :class:`BacklogFull`
-(connects hang).
-
-Standard library only; TLS certificates come from ``trustme``, imported only
-when a TLS service is made without an explicit ``ssl_context``
-(``pip install 'vpc_requests[demo]'``).
+HTTP/1.1 is spoken by ``h11`` (the bytes in, events out); TLS certificates
+come from ``trustme``, imported only when a TLS service is made without an
+explicit ``ssl_context`` (both: ``pip install 'vpc_requests[demo]'``). For
+pytest, the ``vpc_requests`` plugin (``vpc_requests.pytest_plugin``) has
+fixtures that start these services.
 """
 
 from __future__ import annotations
@@ -30,30 +28,27 @@ from __future__ import annotations
 import json
 import logging
 import os
-import selectors
 import socket
 import ssl
 import tempfile
 import threading
-import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Callable, cast
 
-from .abort import shutdown_socket
+import h11
+
+from ._loopback import LoopbackServer
 
 if TYPE_CHECKING:
     import trustme
 
 __all__ = [
-    "BacklogFull",
     "PrivateService",
     "Reply",
     "Seen",
-    "Unresponsive",
-    "closed_port",
     "echo",
 ]
 
@@ -62,9 +57,8 @@ log = logging.getLogger(__name__)
 #: Names the default TLS certificate is issued for.
 DEFAULT_NAMES: tuple[str, ...] = ("internal-api.company.local", "10.0.1.50")
 
-_MAX_LINE = 65536
-_MAX_HEADERS = 200
-_STOP_TIMEOUT = 0.9
+_MAX_HEAD = 1 << 20  # request line and header section, bytes
+_RECV = 65536
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -204,15 +198,6 @@ def echo(seen: Seen) -> Reply:
     })
 
 
-# ------------------------------------------------------------------ plumbing
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 _tls_state = threading.local()
 
 
@@ -256,10 +241,6 @@ def _require_trustme() -> Any:
     return trustme
 
 
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def _remove(path: str) -> None:
     try:
         os.unlink(path)
@@ -267,68 +248,20 @@ def _remove(path: str) -> None:
         pass
 
 
-class _AcceptLoop:
-    """A listener and the daemon thread accepting on it; woken for closing."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        on_accept: Callable[[socket.socket, Any], None],
-        name: str,
-        backlog: int = 128,
-    ) -> None:
-        self.sock = socket.create_server((host, port), family=_family(host), backlog=backlog)
-        self.port: int = self.sock.getsockname()[1]
-        self.sock.setblocking(False)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._on_accept = on_accept
-        self._thread = threading.Thread(target=self._run, name=f"{name}-accept", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.sock, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while True:
-                for key, _ in selector.select():
-                    if key.fileobj is self._wake_r:
-                        return
-                    try:
-                        conn, addr = self.sock.accept()
-                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                        continue
-                    except OSError:  # out of descriptors: let some close
-                        log.debug("accept failed", exc_info=True)
-                        time.sleep(0.01)
-                        continue
-                    conn.setblocking(True)
-                    self._on_accept(conn, addr)
-
-    def close(self, timeout: float) -> None:
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
-        self._thread.join(timeout)
-        self.sock.close()
-        self._wake_r.close()
-        self._wake_w.close()
-
-
 # ------------------------------------------------------------------- service
 
 
-class PrivateService:
+class PrivateService(LoopbackServer):
     """A private service on loopback that records every request it receives.
 
-    HTTP/1.1 with persistent connections, request bodies framed by
-    ``Content-Length`` or chunked, ``Expect: 100-continue``; each TCP
+    HTTP/1.1 (by ``h11``) with persistent connections, request bodies framed
+    by ``Content-Length`` or chunked, ``Expect: 100-continue``; each TCP
     connection on its own daemon thread (TLS handshake included, so a client
     that rejects the certificate blocks nothing; a failed handshake records
-    nothing and prints nothing). Use it as a context manager, or call
-    :meth:`start` and :meth:`stop`; a stopped service can be started again on
-    the same port.
+    nothing and prints nothing). A malformed request is answered with the
+    4xx/5xx ``h11`` suggests and not recorded. Use it as a context manager,
+    or call :meth:`start` and :meth:`stop`; a stopped service can be started
+    again on the same port.
 
     :param tls: serve HTTPS.
     :param host: the address to listen on, e.g. ``"127.0.0.1"`` or ``"::1"``.
@@ -356,15 +289,13 @@ class PrivateService:
         name: str = "service",
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        super().__init__(host=host, port=port, name=name)
         if isinstance(names, str):
             names = (names,)
         self.tls = tls
-        self.host = host
         self.names: tuple[str, ...] = tuple(names)
-        self.name = name
         self.handler: Callable[[Seen], Reply] = handler or echo
         self.ca = ca
-        self._port = port
         self._context: ssl.SSLContext | None = None
         if not tls:
             if ca is not None or ssl_context is not None:
@@ -381,17 +312,11 @@ class PrivateService:
         if self._context is not None:
             _install_sni_recorder(self._context)
 
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._loop: _AcceptLoop | None = None
         self._seen: list[Seen] = []
         self._errors: list[BaseException] = []
-        self._connections = 0
         self._handshakes = 0
         self._active = 0
         self._max_concurrent = 0
-        self._open: dict[int, socket.socket] = {}
-        self._threads: set[threading.Thread] = set()
         self._ca_file: weakref.finalize[[str], PrivateService] | None = None
         self._ca_path = ""
 
@@ -402,13 +327,7 @@ class PrivateService:
 
         :returns: the service.
         """
-        with self._lock:
-            if self._loop is not None:
-                return self
-            self._stopping.clear()
-            self._loop = _AcceptLoop(self.host, self._port, self._accept, self.name)
-            self._port = self._loop.port
-        log.debug("%s listening on %s port %s", self.name, self.host, self._port)
+        super().start()
         return self
 
     def stop(self) -> None:
@@ -417,17 +336,7 @@ class PrivateService:
         Prompt (well under a second, unless a handler itself blocks) and
         idempotent. Removes the :attr:`ca_path` file.
         """
-        with self._lock:
-            loop, self._loop = self._loop, None
-            self._stopping.set()
-            for sock in self._open.values():
-                shutdown_socket(sock)
-            threads = list(self._threads)
-        deadline = time.monotonic() + _STOP_TIMEOUT
-        if loop is not None:
-            loop.close(_STOP_TIMEOUT / 2)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        super().stop()
         if self._ca_file is not None:
             self._ca_file()
             self._ca_file = None
@@ -435,19 +344,11 @@ class PrivateService:
     def __enter__(self) -> PrivateService:
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
-        state = "running" if self._loop is not None else "stopped"
+        state = "running" if self._listener is not None else "stopped"
         return f"<PrivateService {self.name!r} {self.url} {state}>"
 
     # -- what it saw
-
-    @property
-    def port(self) -> int:
-        """The listening port (the requested one before the first start)."""
-        return self._port
 
     @property
     def url(self) -> str:
@@ -493,11 +394,6 @@ class PrivateService:
             return list(self._errors)
 
     @property
-    def connections(self) -> int:
-        """TCP connections accepted so far."""
-        return self._connections
-
-    @property
     def handshakes(self) -> int:
         """TLS handshakes completed so far."""
         return self._handshakes
@@ -509,355 +405,194 @@ class PrivateService:
 
     # -- serving
 
-    def _accept(self, conn: socket.socket, addr: Any) -> None:
-        with self._lock:
-            if self._stopping.is_set():
-                conn.close()
-                return
-            self._connections += 1
-            number = self._connections
-            self._open[number] = conn
-            thread = threading.Thread(
-                target=self._serve, args=(conn, addr[1], number),
-                name=f"{self.name}-conn-{number}", daemon=True,
-            )
-            self._threads.add(thread)
-        try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        thread.start()
-
-    def _serve(self, conn: socket.socket, client_port: int, number: int) -> None:
-        sock = conn
-        reader = None
-        try:
-            sni = None
-            if self._context is not None:
-                sock = self._context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-                with self._lock:
-                    self._open[number] = sock
-                    if self._stopping.is_set():
-                        return
+    def handle(self, conn: socket.socket, client_port: int, number: int) -> None:
+        """Serve one connection: the TLS handshake, then requests until either
+        side closes. Should not be called from user code."""
+        sni = None
+        if self._context is not None:
+            sock = self._context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            self._track(sock)
+            try:
                 _tls_state.sni = None
                 sock.do_handshake()
                 sni = _tls_state.sni
                 with self._lock:
                     self._handshakes += 1
-            reader = sock.makefile("rb")
-            while not self._stopping.is_set():
-                if not self._exchange(sock, reader, client_port, number, sni):
-                    break
-        except Exception:  # handshake failures, resets, stop(): all silent
-            log.debug("%s connection %d ended", self.name, number, exc_info=True)
-        finally:
-            with self._lock:
-                self._open.pop(number, None)
-            if reader is not None:
-                reader.close()
-            sock.close()
-            conn.close()
-            with self._lock:
-                self._threads.discard(threading.current_thread())
+                _Exchange(self, sock, client_port, number, sni).run()
+            finally:
+                self._untrack(sock)
+                sock.close()
+        else:
+            _Exchange(self, conn, client_port, number, sni).run()
 
-    def _exchange(
-        self, sock: socket.socket, reader: Any, client_port: int, number: int, sni: str | None,
-    ) -> bool:
-        """Serve one request; return whether the connection stays open."""
-        try:
-            request = self._read_request(sock, reader)
-        except _BadRequest as exc:
-            body = f"{exc}\n".encode()
-            reason = _REASONS.get(exc.status, "")
-            sock.sendall(
-                f"HTTP/1.1 {exc.status} {reason}\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-            )
-            return False
-        if request is None:
-            return False
-        method, target, headers, body, keep = request
-        seen = Seen(
-            method=method, target=target, headers=headers, body=body,
-            host=next((v for k, v in headers if k.lower() == "host"), None),
-            sni=sni, tls=self.tls, port=self._port, client_port=client_port,
-            connection=number,
-        )
+    def _record(self, seen: Seen) -> None:
         with self._lock:
             self._seen.append(seen)
             self._active += 1
             self._max_concurrent = max(self._max_concurrent, self._active)
+
+    def _done(self, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._active -= 1
+            if error is not None:
+                self._errors.append(error)
+
+
+class _Exchange:
+    """The requests of one connection, read and answered through ``h11``."""
+
+    def __init__(self, service: PrivateService, sock: socket.socket, client_port: int, number: int,
+                 sni: str | None) -> None:
+        self.service = service
+        self.sock = sock
+        self.client_port = client_port
+        self.number = number
+        self.sni = sni
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
+        self.closed = False  # the client closed its side
+
+    def run(self) -> None:
+        stopping = self.service._stopping
+        while not stopping.is_set():
+            try:
+                seen = self._read_request()
+            except h11.RemoteProtocolError as exc:
+                self._refuse(exc)
+                return
+            if seen is None:
+                return
+            if not self._answer(seen) or stopping.is_set():
+                return
+            self.h11.start_next_cycle()
+
+    def _next_event(self) -> Any:
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            if self.h11.they_are_waiting_for_100_continue:
+                self.sock.sendall(self.h11.send(h11.InformationalResponse(
+                    status_code=100, headers=[], reason=b"Continue")))
+            data = self.sock.recv(_RECV)
+            self.closed = not data
+            self.h11.receive_data(data)
+
+    def _read_request(self) -> Seen | None:
+        """The next request, or ``None`` when the client closed (between or
+        inside requests)."""
+        try:
+            request = self._next_event()
+            if not isinstance(request, h11.Request):
+                return None
+            body = bytearray()
+            while True:
+                event = self._next_event()
+                if isinstance(event, h11.Data):
+                    body += event.data
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                else:
+                    return None
+        except h11.RemoteProtocolError:
+            if self.closed:
+                return None  # the client went away mid-request
+            raise
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw_items())
+        return Seen(
+            method=request.method.decode("latin-1"),
+            target=request.target.decode("latin-1"),
+            headers=headers,
+            body=bytes(body),
+            host=next((v for k, v in headers if k.lower() == "host"), None),
+            sni=self.sni, tls=self.service.tls, port=self.service.port,
+            client_port=self.client_port, connection=self.number,
+        )
+
+    def _refuse(self, exc: h11.RemoteProtocolError) -> None:
+        """Answer a malformed request with the status ``h11`` suggests."""
+        if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = f"{exc}\n".encode()
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("Connection", "close")]
+        status = exc.error_status_hint
+        self.sock.sendall(
+            self.h11.send(h11.Response(status_code=status, headers=headers, reason=_reason(status)))
+            + self.h11.send(h11.Data(data=body)) + self.h11.send(h11.EndOfMessage())
+        )
+
+    def _answer(self, seen: Seen) -> bool:
+        """Run the handler and send its reply; return whether the connection
+        stays open."""
+        service = self.service
+        service._record(seen)
+        error: BaseException | None = None
         try:
             try:
-                reply = self.handler(seen)
+                reply = service.handler(seen)
                 if not isinstance(reply, Reply):
                     raise TypeError(f"handler returned {type(reply).__name__}, not Reply")
-                data, keep = _render(reply, method, keep)
+                head, body, framed = _head(reply)
             except Exception as exc:
-                log.exception("%s: handler failed for %s %s", self.name, method, target)
-                with self._lock:
-                    self._errors.append(exc)
+                log.exception("%s: handler failed for %s %s", service.name, seen.method, seen.target)
+                error = exc
                 reply = Reply(500, (("Content-Type", "text/plain"),), f"handler raised {exc!r}\n")
-                data, keep = _render(reply, method, keep)
-            if reply.delay and self._stopping.wait(reply.delay):
+                head, body, framed = _head(reply)
+            if reply.delay and service._stopping.wait(reply.delay):
                 return False
             if reply.close:
                 return False
             if reply.raw is not None:
-                sock.sendall(reply.raw)
+                self.sock.sendall(reply.raw)
                 return False
-            sock.sendall(data)
-            return keep and not self._stopping.is_set()
+            return self._send(head, body, framed, seen.method == "HEAD")
         finally:
-            with self._lock:
-                self._active -= 1
+            service._done(error)
 
-    def _read_request(
-        self, sock: socket.socket, reader: Any,
-    ) -> tuple[str, str, tuple[tuple[str, str], ...], bytes, bool] | None:
-        line = reader.readline(_MAX_LINE + 1)
-        for _ in range(8):  # RFC 9112 2.2: ignore empty lines before a request
-            if line not in (b"\r\n", b"\n"):
-                break
-            line = reader.readline(_MAX_LINE + 1)
-        if not line:
-            return None
-        if len(line) > _MAX_LINE:
-            raise _BadRequest(414, "request line too long")
-        parts = line.decode("latin-1").rstrip("\r\n").split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise _BadRequest(400, f"bad request line {line[:100]!r}")
-        method, target, version = parts
-        headers = _read_fields(reader)
-
-        tokens: set[str] = set()
-        transfer: list[str] = []
-        lengths: list[str] = []
-        expect = False
-        for key, value in headers:
-            lower = key.lower()
-            if lower == "connection":
-                tokens.update(t.strip().lower() for t in value.split(","))
-            elif lower == "transfer-encoding":
-                transfer.extend(t.strip().lower() for t in value.split(",") if t.strip())
-            elif lower == "content-length":
-                lengths.append(value.strip())
-            elif lower == "expect" and value.strip().lower() == "100-continue":
-                expect = True
-        keep = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
-
-        if expect and version != "HTTP/1.0":
-            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if transfer:
-            if transfer[-1] != "chunked":
-                raise _BadRequest(501, f"unsupported transfer coding {transfer[-1]!r}")
-            body = _read_chunked(reader)
-        elif lengths:
-            if len(set(lengths)) != 1 or not lengths[0].isdigit():
-                raise _BadRequest(400, f"bad Content-Length {lengths!r}")
-            size = int(lengths[0])
-            body = reader.read(size) if size else b""
-            if len(body) < size:
-                return None  # the client went away mid-body
-        else:
+    def _send(self, head: h11.Response | h11.InformationalResponse, body: bytes, framed: bool,
+              head_request: bool) -> bool:
+        data = self.h11.send(head)
+        if isinstance(head, h11.InformationalResponse):
+            self.sock.sendall(data)
+            return False
+        if head_request:
             body = b""
-        return method, target, headers, body, keep
+        if not framed:  # a declared framing the body does not follow: sent as is, then close
+            self.sock.sendall(data + body)
+            return False
+        if body:
+            data += self.h11.send(h11.Data(data=body))
+        data += self.h11.send(h11.EndOfMessage())
+        self.sock.sendall(data)
+        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
 
 
-def _read_fields(reader: Any) -> tuple[tuple[str, str], ...]:
-    fields: list[tuple[str, str]] = []
-    while True:
-        line = reader.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE:
-            raise _BadRequest(431, "header line too long")
-        if not line.endswith(b"\n"):
-            raise ConnectionError("client went away inside the headers")
-        if line in (b"\r\n", b"\n"):
-            return tuple(fields)
-        text = line.decode("latin-1").rstrip("\r\n")
-        if text[:1] in (" ", "\t") and fields:  # obsolete line folding
-            key, value = fields[-1]
-            fields[-1] = (key, f"{value} {text.strip()}")
-            continue
-        key, sep, value = text.partition(":")
-        if not sep or not key or key != key.strip():
-            raise _BadRequest(400, f"bad header line {text[:100]!r}")
-        fields.append((key, value.strip(" \t")))
-        if len(fields) > _MAX_HEADERS:
-            raise _BadRequest(431, "too many header fields")
+def _reason(status: int) -> bytes:
+    return _REASONS.get(status, "Unknown").encode("latin-1")
 
 
-def _read_chunked(reader: Any) -> bytes:
-    chunks = []
-    while True:
-        line = reader.readline(_MAX_LINE + 1)
-        if not line.endswith(b"\n"):
-            raise ConnectionError("client went away inside a chunked body")
-        size_text = line.split(b";", 1)[0].strip()
-        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-            raise _BadRequest(400, f"bad chunk size {line[:40]!r}")
-        size = int(size_text, 16)
-        if size == 0:
-            break
-        data = reader.read(size)
-        if len(data) < size or reader.readline(3) not in (b"\r\n", b"\n"):
-            raise ConnectionError("client went away inside a chunk")
-        chunks.append(data)
-    _read_fields(reader)  # trailer section, discarded
-    return b"".join(chunks)
+def _head(reply: Reply) -> tuple[h11.Response | h11.InformationalResponse, bytes, bool]:
+    """The response head ``h11`` is to send, the body, and whether ``h11``
+    can frame the body (``False``: a ``Transfer-Encoding`` set by the reply,
+    or a ``Content-Length`` that differs from the body, sent as they are).
 
-
-def _render(reply: Reply, method: str, keep: bool) -> tuple[bytes, bool]:
-    headers = list(reply.headers)
+    :raises h11.LocalProtocolError: for headers ``h11`` will not send.
+    """
+    headers = list(cast("tuple[tuple[str, str], ...]", reply.headers))  # pairs since __post_init__
     names = {k.lower() for k, _ in headers}
     body = reply.body
     assert isinstance(body, bytes)
-    for key, value in headers:
-        if key.lower() == "connection" and "close" in value.lower():
-            keep = False
-    bodiless = reply.status < 200 or reply.status in _NO_BODY_STATUSES
-    if bodiless:
+    framed = True
+    if reply.status < 200:
+        return h11.InformationalResponse(status_code=reply.status, headers=headers,
+                                         reason=_reason(reply.status)), b"", True
+    if reply.status in _NO_BODY_STATUSES:
         body = b""
+    elif "transfer-encoding" in names:
+        framed = False
     elif "content-length" in names:
-        declared = [v for k, v in headers if k.lower() == "content-length"]
-        if declared != [str(len(body))]:
-            keep = False  # a deliberately wrong length: the connection is spent
-    elif "transfer-encoding" not in names:
+        framed = [v for k, v in headers if k.lower() == "content-length"] == [str(len(body))]
+    else:
         headers.append(("Content-Length", str(len(body))))
-    if not keep and "connection" not in names:
+    if not framed and "connection" not in names:
         headers.append(("Connection", "close"))
-    if method == "HEAD":
-        body = b""
-    lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Unknown')}"]
-    lines.extend(f"{k}: {v}" for k, v in headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body, keep
-
-
-# ------------------------------------------------------------------- faults
-
-
-class Unresponsive:
-    """A listener that accepts TCP connections and never answers (read
-    timeouts). Connections are held open until :meth:`stop`.
-
-    :param host: the loopback address to listen on.
-    """
-
-    def __init__(self, *, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = 0
-        self._held: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._loop: _AcceptLoop | None = None
-
-    @property
-    def connections(self) -> int:
-        """TCP connections accepted so far (and still held)."""
-        with self._lock:
-            return len(self._held)
-
-    def _hold(self, conn: socket.socket, addr: Any) -> None:
-        with self._lock:
-            if self._loop is None:
-                conn.close()
-            else:
-                self._held.append(conn)
-
-    def start(self) -> Unresponsive:
-        """Start listening.
-
-        :returns: the listener.
-        """
-        with self._lock:
-            if self._loop is None:
-                self._loop = _AcceptLoop(self.host, self.port, self._hold, "unresponsive")
-                self.port = self._loop.port
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every held connection (idempotent)."""
-        with self._lock:
-            loop, self._loop = self._loop, None
-            held, self._held = self._held, []
-        if loop is not None:
-            loop.close(_STOP_TIMEOUT)
-        for conn in held:
-            conn.close()
-
-    def __enter__(self) -> Unresponsive:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-def closed_port(host: str = "127.0.0.1") -> int:
-    """A loopback port with nothing listening (bound, then closed), for
-    connection-refused tests. Another process could take it meanwhile; on
-    loopback in a test run that does not happen in practice.
-
-    :param host: the loopback address.
-    :returns: the port.
-    """
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class BacklogFull:
-    """A listening socket with backlog 0 whose accept queue is already full,
-    so a further connect hangs until its timeout (connect-timeout tests).
-
-    Linux drops a SYN for a listener whose accept queue is full; other systems
-    may refuse instead, so tests relying on it should be Linux-only.
-
-    :param host: the loopback address.
-    :param fillers: how many connections to queue before handing it over.
-    """
-
-    def __init__(self, *, host: str = "127.0.0.1", fillers: int = 3) -> None:
-        self.host = host
-        self.port = 0
-        self._fillers_wanted = max(1, fillers)
-        self._listener: socket.socket | None = None
-        self._fillers: list[socket.socket] = []
-
-    def start(self) -> BacklogFull:
-        """Listen and fill the queue.
-
-        :returns: the listener.
-        """
-        if self._listener is not None:
-            return self
-        family = _family(self.host)
-        self._listener = socket.socket(family, socket.SOCK_STREAM)
-        self._listener.bind((self.host, 0))
-        self._listener.listen(0)
-        self.port = self._listener.getsockname()[1]
-        for _ in range(self._fillers_wanted):
-            filler = socket.socket(family, socket.SOCK_STREAM)
-            filler.setblocking(False)
-            self._fillers.append(filler)
-            filler.connect_ex((self.host, self.port))
-            if len(self._fillers) == 1:  # the queue's one slot: wait till taken
-                with selectors.DefaultSelector() as selector:
-                    selector.register(filler, selectors.EVENT_WRITE)
-                    selector.select(1.0)
-        return self
-
-    def stop(self) -> None:
-        """Close the fillers and the listener (idempotent)."""
-        fillers, self._fillers = self._fillers, []
-        for filler in fillers:
-            filler.close()
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-
-    def __enter__(self) -> BacklogFull:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
+    return h11.Response(status_code=reply.status, headers=headers, reason=_reason(reply.status)), body, framed

@@ -1,0 +1,1 @@
+"""Bindings: the Workers-style API on top of the transport."""

@@ -1,0 +1,1 @@
+"""The ``vpc-requests`` command line."""

@@ -1,0 +1,1 @@
+"""Configuration: wrangler files, the services file, ``load_env``."""

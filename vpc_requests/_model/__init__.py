@@ -1,0 +1,1 @@
+"""The model: what a VPC service is (:class:`VPCService`)."""

@@ -1,0 +1,1 @@
+"""The transport: routing, TLS, DNS, tunnels, connections and the adapter."""
