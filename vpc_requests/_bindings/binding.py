@@ -98,11 +98,6 @@ class Binding:
             service, binding=name, tunnel=tunnel, errors=errors, **adapter_kwargs
         )
         self._headers = default_headers()
-        # The default headers as prepare_headers() makes them (checked once
-        # here): a URL fetch without headers= gets a copy of this.
-        template = PreparedRequest()
-        template.prepare_headers(self._headers)
-        self._prepared_headers = template.headers
 
     @property
     def name(self) -> str:
@@ -455,7 +450,7 @@ class Binding:
         else:
             final = prepared.url = _prepared_url(target)
         if merged is self._headers:
-            prepared.headers = copy_headers(self._prepared_headers)
+            prepared.headers = copy_headers(self._checked_headers())
         else:
             prepared.prepare_headers(merged)
         if cookies is None:
@@ -474,6 +469,16 @@ class Binding:
         if hooks:
             prepared.prepare_hooks(hooks)
         return prepared
+
+    def _checked_headers(self) -> CaseInsensitiveDict[Any]:
+        """The default headers as ``prepare_headers()`` makes them, checked
+        once per binding (a URL fetch without ``headers=`` gets a copy)."""
+        checked = self.__dict__.get("_prepared_headers")
+        if checked is None or checked[0] is not self._headers:
+            template = PreparedRequest()
+            template.prepare_headers(self._headers)
+            checked = self._prepared_headers = (self._headers, template.headers)
+        return checked[1]
 
     def _exchange(self, request: PreparedRequest, redirect: str, send: dict[str, Any]) -> Response:
         """Send ``request`` and follow redirects through this binding."""

@@ -239,7 +239,10 @@ class VPCServiceAdapter(HTTPAdapter):
         base = manager.connection_pool_kw
         cache_key = (host_params["scheme"], host_params["host"], host_params["port"],
                      id(pool_kwargs) if pool_kwargs else 0)
-        cached = self._pool_keys.get(cache_key)
+        kept = self.__dict__.get("_pool_keys")
+        if kept is None:  # a subclass whose init_poolmanager does not make it
+            kept = self._pool_keys = {}
+        cached = kept.get(cache_key)
         if cached is None or cached[0] is not base or (pool_kwargs and cached[1] is not pool_kwargs):
             # PoolManager.connection_from_host's context, step by step.
             context = dict(base)
@@ -250,10 +253,10 @@ class VPCServiceAdapter(HTTPAdapter):
                     context[name] = value
             context.update(host_params)
             key = manager.key_fn_by_scheme[host_params["scheme"]](context)
-            if len(self._pool_keys) >= _POOL_KEYS_KEPT:
-                self._pool_keys.clear()
+            if len(kept) >= _POOL_KEYS_KEPT:
+                kept.clear()
             cached = (base, pool_kwargs, key, context)
-            self._pool_keys[cache_key] = cached
+            kept[cache_key] = cached
         # A copy: a pool made from the context takes items out of it.
         return manager.connection_from_pool_key(cached[2], request_context=dict(cached[3]))
 
