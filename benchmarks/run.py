@@ -4,9 +4,11 @@ Against a keep-alive loopback server in a separate process
 (``benchmarks/server.py``), so the client is what is measured:
 
 1. ``http``: per-request time of raw ``urllib3.PoolManager``, a plain
-   ``requests.Session``, a Session with ``VPCServiceAdapter`` mounted and
-   ``Binding.fetch()``, in interleaved rounds (the order rotates each round);
-   medians, and the per-round ratios adapter/plain and fetch/plain.
+   ``requests.Session``, a Session with ``VPCServiceAdapter`` mounted, a
+   ``binding.session()`` and ``Binding.fetch()``, in interleaved rounds (the
+   order rotates each round); medians, and the per-round ratios
+   adapter/plain, session/plain, fetch/plain, urllib3/plain and
+   fetch/urllib3.
 2. ``https``: the same over TLS, and the TLS handshakes each client makes per
    1,000 requests next to its pooled connections (they must be equal).
 3. ``fetch_many``: throughput at concurrency 1, 4 and 16, against the fast
@@ -15,7 +17,10 @@ Against a keep-alive loopback server in a separate process
 4. ``memory``: peak RSS of a process that ran 10,000 and one that ran
    100,000 requests through ``fetch_many`` (over a generator), above what
    it had after 1,000: flat means no per-request growth.
-5. ``config``: ``load_env`` of 1,000 bindings (``benchmarks/bench_config.py``).
+5. ``tracing``: what the OpenTelemetry hook costs with the instrumentation
+   off (one attribute lookup per request), and plain, session and fetch with
+   ``opentelemetry-instrumentation-requests`` on (when installed).
+6. ``config``: ``load_env`` of 1,000 bindings (``benchmarks/bench_config.py``).
 
 Times are medians over rounds; the machine's noise is in the spread of the
 per-round ratios, printed as min..max. Numbers are measured, never asserted.
