@@ -803,3 +803,33 @@ def test_twin_response_without_set_cookie_has_an_empty_jar_of_its_own(
     assert len(second.cookies) == 0  # never shared between responses
     assert set(vars(requests.Response())) - {"cookies", "headers"} <= set(vars(first))
     assert pickle.loads(pickle.dumps(second)).cookies.get_dict() == {}
+
+
+# ------------------------------------------- pool keys kept per route
+
+
+def test_a_pool_made_after_growing_gets_the_new_size(http_service: PrivateService) -> None:
+    """The pool key and context kept per route follow the manager's settings:
+    a pool first made after ensure_pool_maxsize() has the grown size."""
+    adapter = VPCServiceAdapter(http_of(http_service), binding=BINDING)
+    with requests.Session() as session:
+        session.mount("http://", adapter)
+        session.get(f"http://{NAME}/first")
+        adapter.ensure_pool_maxsize(12)
+        session.get(f"http://{NAME}/second")  # the same pool, grown in place
+        adapter.poolmanager.clear()  # the next request makes a new pool
+        session.get(f"http://{NAME}/third")
+        pools = [adapter.poolmanager.pools[key] for key in adapter.poolmanager.pools.keys()]
+        assert [pool.pool.maxsize for pool in pools] == [12]
+    assert [s.target for s in http_service.seen] == ["/first", "/second", "/third"]
+
+
+def test_twin_a_pool_made_without_growing_keeps_the_default_size(http_service: PrivateService) -> None:
+    adapter = VPCServiceAdapter(http_of(http_service), binding=BINDING)
+    with requests.Session() as session:
+        session.mount("http://", adapter)
+        session.get(f"http://{NAME}/first")
+        adapter.poolmanager.clear()
+        session.get(f"http://{NAME}/second")
+        pools = [adapter.poolmanager.pools[key] for key in adapter.poolmanager.pools.keys()]
+        assert [pool.pool.maxsize for pool in pools] == [requests.adapters.DEFAULT_POOLSIZE]

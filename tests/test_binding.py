@@ -815,3 +815,45 @@ def test_a_response_hook_that_raises_does_not_leak_the_response(http_service: Pr
         assert not kept.raw.closed
         kept.close()
     assert got[0].raw.closed
+
+
+# --------------------------------- fetch's lean preparation is requests' own
+
+LEAN_URLS = [
+    f"http://{NAME}/items/1",
+    f"http://{NAME}",
+    f"http://{NAME}/a b/ünï?q=1 2&x=%41#frag",
+    f"http://{NAME}/a/./b/../c",
+    f"http://user:p%40ss@{NAME}/secret",
+    f"HTTP://{NAME.upper()}:80/x",
+]
+
+
+@pytest.mark.parametrize("url", LEAN_URLS)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_fetch_prepares_a_url_as_requests_prepare_does(api: Binding, url: str, method: str) -> None:
+    for _ in range(2):  # the second time from the per-URL cache
+        sent = api.fetch(url, method=method).request
+        expected = requests.Request(method, url, headers=requests.utils.default_headers()).prepare()
+        assert (sent.method, sent.url, sent.body) == (expected.method, expected.url, expected.body)
+        assert dict(sent.headers) == dict(expected.headers)  # Authorization, Content-Length: 0 included
+
+
+def test_twin_a_url_requests_refuses_is_refused_every_time(api: Binding, http_service: PrivateService) -> None:
+    for _ in range(2):  # errors are never cached
+        with pytest.raises(requests.exceptions.InvalidURL):
+            api.fetch("http://*.company.local/")
+    assert http_service.seen == []
+
+
+def test_fetch_default_headers_are_a_fresh_copy_each_time(api: Binding) -> None:
+    first = api.fetch(f"http://{NAME}/one").request
+    first.headers["X-Changed"] = "1"
+    second = api.fetch(f"http://{NAME}/two").request
+    assert "X-Changed" not in second.headers
+    assert first.headers is not second.headers
+
+
+def test_twin_headers_given_to_fetch_still_go_through_prepare_headers(api: Binding) -> None:
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        api.fetch(f"http://{NAME}/", headers={"X-Bad": "a\r\nInjected: 1"})
