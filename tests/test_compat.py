@@ -226,3 +226,20 @@ def test_own_private_attributes_and_namedtuple_api_are_not_reported() -> None:
         "def f(key):\n    return key._fields, key._replace(a=1)\n"
     )
     assert violations({"vpc_requests/binding.py": ast.parse(snippet)}, library_private_names()) == []
+
+
+def test_has_header_is_in_for_a_case_insensitive_dict() -> None:
+    from requests.structures import CaseInsensitiveDict
+
+    from vpc_requests._compat import has_header
+
+    headers = CaseInsensitiveDict({"Set-Cookie": "a=1"})
+    assert has_header(headers, "set-cookie") and has_header(headers, "SET-COOKIE")
+    assert has_header(headers, "Host") is ("Host" in headers) is False
+
+
+def test_twin_has_header_of_a_dict_is_case_sensitive_in() -> None:
+    from vpc_requests._compat import has_header
+
+    assert has_header({"Host": "x"}, "Host")  # type: ignore[arg-type]
+    assert not has_header({"Host": "x"}, "host")  # type: ignore[arg-type]

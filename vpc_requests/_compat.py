@@ -37,6 +37,7 @@ __all__ = [
     "body_was_read",
     "copy_headers",
     "grow_pool",
+    "has_header",
     "header_items",
     "init_response",
     "insert_key_at",
@@ -182,6 +183,19 @@ def header_items(headers: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
         if isinstance(store, OrderedDict):
             return store.values()
     return headers.items()
+
+
+def has_header(headers: CaseInsensitiveDict[Any], name: str) -> bool:
+    """``name in headers`` for a
+    :class:`~requests.structures.CaseInsensitiveDict`, looked up in its store
+    (its ``__contains__`` is ``Mapping``'s: a ``__getitem__`` that raises
+    ``KeyError`` for every header absent, as ``Set-Cookie`` and ``Host``
+    mostly are). requests 2.32.3-2.34.2, as :func:`header_items`; otherwise
+    ``in``."""
+    store = getattr(headers, "_store", None)
+    if type(headers) is not CaseInsensitiveDict or not isinstance(store, OrderedDict):
+        return name in headers
+    return name.lower() in store
 
 
 def copy_headers(headers: CaseInsensitiveDict[Any]) -> CaseInsensitiveDict[Any]:

@@ -15,7 +15,6 @@ key, so nothing is mutated per request), ``build_response`` and ``send``
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import re
 import threading
@@ -31,7 +30,7 @@ from requests.models import PreparedRequest, Response
 from requests.utils import get_auth_from_url, get_encoding_from_headers
 from urllib3.poolmanager import PoolKey
 
-from .._compat import basic_auth_header, grow_pool, header_items, response_headers
+from .._compat import basic_auth_header, grow_pool, has_header, header_items, response_headers
 from .._errors import AbortError, ProxyError, error_response, from_transport, translate
 from .._model.service import VPCService
 from .._util import forks
@@ -366,7 +365,7 @@ class VPCServiceAdapter(HTTPAdapter):
         response.raw = resp
         response.reason = resp.reason
         response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url  # type: ignore[assignment]
-        if "set-cookie" in headers or "set-cookie2" in headers:
+        if has_header(headers, "set-cookie") or has_header(headers, "set-cookie2"):
             extract_cookies_to_jar(response.cookies, req, resp)
         response.request = req
         response.connection = self
@@ -428,11 +427,12 @@ def _check_headers(headers: Mapping[str, Any]) -> None:
     """
     try:
         # One scan of every name and value (the common case: all str, clean).
-        clean = _FORBIDDEN.search(" ".join(itertools.chain.from_iterable(header_items(headers)))) is None
+        text = " ".join(map(" ".join, header_items(headers)))
     except TypeError:  # a bytes (or other) name or value
-        clean = False
-    if clean:
-        return
+        pass
+    else:
+        if "\r" not in text and "\n" not in text and "\x00" not in text:
+            return
     for name, value in headers.items():
         for where, part in (("name", name), ("value", value)):
             if isinstance(part, str):

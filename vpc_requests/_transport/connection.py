@@ -25,7 +25,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.poolmanager import PoolKey
 
-from .._compat import DialHook, TLSTunnelHook, header_items, pool_key_normalizer
+from .._compat import DialHook, TLSTunnelHook, has_header, header_items, pool_key_normalizer
 from .._errors import ProxyConnectionError, ProxyConnectTimeout, ProxyError, proxy_error
 from .._model.service import VPCService
 from .._util import deadlines
@@ -349,7 +349,7 @@ class _ExchangeMixin:
 
 
 def _outgoing_headers(headers: Mapping[str, Any], exchange: Exchange) -> Mapping[str, Any]:
-    has_host = "Host" in headers if isinstance(headers, CaseInsensitiveDict) else any(
+    has_host = has_header(headers, "Host") if isinstance(headers, CaseInsensitiveDict) else any(
         name.lower() == "host" for name in headers
     )
     if has_host and not exchange.drop_proxy_authorization:
