@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
 import logging
 import os
 import re
@@ -199,6 +200,14 @@ def _parse_tunnel(url: str) -> Transport:
     host = parts.hostname
     if "%" in host:
         raise ConfigError(f"{shown!r}: IPv6 zone ids are not supported", field="tunnel")
+    if parts.netloc.rpartition("@")[2].startswith("[") and not _is_ipv6(host):
+        # Python 3.11 and later refuse a bracketed host that is no IPv6
+        # address in urlsplit() (above); 3.9 and 3.10 accept it.
+        raise ConfigError(
+            f"{shown!r} is not a valid URL (Invalid IPv6 URL); write e.g. socks5h://127.0.0.1:1080, "
+            "an IPv6 address in brackets: http://[::1]:3128",
+            field="tunnel",
+        )
     return Transport(
         scheme=scheme,
         host=host,
@@ -206,6 +215,14 @@ def _parse_tunnel(url: str) -> Transport:
         username=None if parts.username is None else unquote(parts.username),
         password=None if parts.password is None else unquote(parts.password),
     )
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def describe_transport(tunnel: str | None) -> str:
