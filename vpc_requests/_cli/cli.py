@@ -58,7 +58,8 @@ from .._config.services_file import (
 )
 from .._config.wrangler import find_wrangler_file
 from .._errors import ProxyError, VPCError
-from .._model.service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
+from .._model.modes import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES
+from .._model.service import VPCService
 from .._transport.tunnels import parse_tunnel
 from .._version import __version__
 from .jobs import run_fetch_many
