@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 import h11
 
 from ._loopback import LoopbackServer
+from ._model.hosts import host_port
 
 if TYPE_CHECKING:
     import trustme
@@ -353,8 +354,7 @@ class PrivateService(LoopbackServer):
     @property
     def url(self) -> str:
         """``http[s]://host:port`` of the listener itself (IPv6 bracketed)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'https' if self.tls else 'http'}://{host}:{self._port}"
+        return f"{'https' if self.tls else 'http'}://{host_port(self.host, self._port)}"
 
     @property
     def ca_path(self) -> str:

@@ -10,7 +10,8 @@ from typing import Literal, cast, get_args
 from .._errors import ConfigError
 
 __all__ = [
-    "APP_PROTOCOLS", "CERT_VERIFICATION_MODES", "ERROR_MODES", "REDIRECT_MODES", "SERVICE_TYPES",
+    "APP_PROTOCOLS", "CERT_VERIFICATION_MODES", "DEFAULT_CERT_VERIFICATION_MODE", "ERROR_MODES",
+    "REDIRECT_MODES", "SERVICE_TYPES",
     "AppProtocol", "CertVerificationMode", "ErrorMode", "RedirectMode", "ServiceType",
     "app_protocol", "cert_verification_mode", "error_mode", "redirect_mode", "service_type",
 ]
@@ -28,6 +29,8 @@ AppProtocol = Literal["postgresql", "mysql"]
 
 #: The accepted values of ``cert_verification_mode``, the default first.
 CERT_VERIFICATION_MODES: tuple[CertVerificationMode, ...] = get_args(CertVerificationMode)
+#: The mode of a service without ``tls_settings`` (and of a network's hosts).
+DEFAULT_CERT_VERIFICATION_MODE: CertVerificationMode = CERT_VERIFICATION_MODES[0]
 #: The accepted values of ``errors=``, the default first.
 ERROR_MODES: tuple[ErrorMode, ...] = get_args(ErrorMode)
 #: The accepted values of ``redirect=``, the default first.

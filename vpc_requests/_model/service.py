@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ConfigError
 from . import modes
 from .hosts import DEFAULT_PORTS, host_port, ip_literal
-from .modes import CERT_VERIFICATION_MODES, AppProtocol, CertVerificationMode, ServiceType
+from .modes import DEFAULT_CERT_VERIFICATION_MODE, AppProtocol, CertVerificationMode, ServiceType
 
 __all__ = ["API_FIELDS", "VPCService"]
 
@@ -55,7 +55,7 @@ API_FIELDS: frozenset[str] = frozenset(
      "host", "tls_settings", "created_at", "updated_at"}
 )
 
-_DEFAULT_MODE = CERT_VERIFICATION_MODES[0]
+_DEFAULT_MODE = DEFAULT_CERT_VERIFICATION_MODE
 _MAX_HOSTNAME = 253
 _MAX_LABEL = 63
 _HOST_KEYS = ("hostname", "ipv4", "ipv6", "network", "resolver_network")

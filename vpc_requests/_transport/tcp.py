@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Union
 
 from .._errors import AbortError, ConfigError, ProxyError, RoutingError, VPCError, proxy_error
+from .._model.hosts import host_port
 from .._model.service import VPCService
 from .._util import deadlines
 from . import abort
@@ -175,8 +176,7 @@ def open_connection(
 
 
 def _origin(service: VPCService, port: int) -> str:
-    host = service.origin_host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(service.origin_host, port)
 
 
 def _dial(dialer: Dialer, port: int, timeout: float | None, binding: str | None, origin: str) -> socket.socket:

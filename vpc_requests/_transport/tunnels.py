@@ -23,7 +23,6 @@ The functions here open one connection through one transport;
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 import os
@@ -35,9 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
+from .._compat import basic_auth_header
 from .._errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
+from .._model.hosts import DEFAULT_PORTS, host_port, is_ip
 from .._util import deadlines
-from .routing import is_ip
 
 __all__ = [
     "DEFAULT_TUNNEL_PORTS",
@@ -59,7 +59,7 @@ log = logging.getLogger("vpc_requests.tunnels")  # the name it had before the la
 TUNNEL_SCHEMES: tuple[str, ...] = ("socks5", "socks5h", "http", "https")
 
 #: The proxy port when the transport URL gives none.
-DEFAULT_TUNNEL_PORTS = {"socks5": 1080, "socks5h": 1080, "http": 80, "https": 443}
+DEFAULT_TUNNEL_PORTS = {"socks5": 1080, "socks5h": 1080, **DEFAULT_PORTS}
 
 _ALLOWED = "'direct' or a URL socks5://, socks5h://, http:// or https://"
 _MAX_HEAD = 65536
@@ -104,7 +104,7 @@ class Transport:
     @property
     def address(self) -> str:
         """``host:port`` of the proxy, IPv6 in brackets."""
-        return _authority(self.host, self.port)
+        return host_port(self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -368,7 +368,7 @@ def socks_connect(
     except BaseException:
         sock.close()
         raise
-    log.debug("tunnel %s open to %s", transport.url, _authority(host, port))
+    log.debug("tunnel %s open to %s", transport.url, host_port(host, port))
     return sock
 
 
@@ -398,11 +398,12 @@ def http_connect(
     try:
         if transport.scheme == "https":
             sock = _wrap_proxy_tls(transport, sock, watch)
-        target = _authority(host, port)
+        target = host_port(host, port)
         headers = [("Host", target)]
         if transport.username is not None:
-            token = f"{transport.username}:{transport.password or ''}".encode()
-            headers.append(("Proxy-Authorization", f"Basic {base64.b64encode(token).decode('ascii')}"))
+            # UTF-8, as this tunnel always sent (requests' own encoding of a str is latin-1)
+            token = basic_auth_header(transport.username.encode(), (transport.password or "").encode())
+            headers.append(("Proxy-Authorization", token))
         h11 = _h11()
         http = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         sock.settimeout(deadlines.left(deadline))
@@ -423,10 +424,6 @@ def http_connect(
 
 
 # -- helpers --------------------------------------------------------------------
-
-
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _proxy_addresses(transport: Transport) -> list[tuple[int, Any]]:
@@ -593,7 +590,7 @@ def _socks_reply(sock: socket.socket) -> bytes:
 
 def _socks_refused(transport: Transport, host: str, port: int, reply: int) -> ProxyError:
     """A SOCKS5 reply other than success, as a Cloudflare error code."""
-    target = _authority(host, port)
+    target = host_port(host, port)
     code, text = _SOCKS_REPLIES.get(reply, ("proxy_internal_error", "unknown reply"))
     if reply == 0x02 and is_ip(host):
         code = "destination_ip_prohibited"
