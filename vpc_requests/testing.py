@@ -36,6 +36,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 import h11
@@ -231,7 +232,7 @@ class _ChainedSNI:
         return self.previous(ssl_socket, server_name, ctx)
 
 
-def _require_trustme() -> Any:
+def _require_trustme() -> ModuleType:
     try:
         import trustme
     except ImportError as exc:

@@ -38,6 +38,7 @@ from .._transport.connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConne
 from .._transport.retry import default_retry
 from .._transport.routing import Route, route
 from .._transport.tcp import Address, address_host, open_connection
+from .._transport.tls import CertificateFiles
 from .._transport.tls import pool_kwargs as tls_pool_kwargs
 from .._transport.tunnels import describe_transport, parse_tunnel, require_socks
 from .._util import forks
@@ -112,7 +113,7 @@ class NetworkAdapter(VPCServiceAdapter):
         if parse_tunnel(tunnel).kind == "socks":
             require_socks()
         self.service = _ANY
-        self.certificates: dict[str, Any] = {}  # a network has no tls_settings: the default store
+        self.certificates: dict[str, CertificateFiles] = {}  # a network has no tls_settings: the default store
         self.binding = binding
         self.tunnel = tunnel
         self.errors = errors

@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
+def _add_common(parser: argparse.ArgumentParser, default: str | None) -> None:
     """The global options, named as wrangler names them. Subcommands get
     them with a ``SUPPRESS`` default, so that a value given before the
     subcommand is not reset by its absence after it."""

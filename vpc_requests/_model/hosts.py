@@ -11,11 +11,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Union
 
 __all__ = ["DEFAULT_PORTS", "IPAddress", "host_port", "ip_literal", "ip_text", "is_ip"]
 
 #: An IPv4 or IPv6 address.
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 #: The port of each URL scheme when a URL (or a service) gives none.
 DEFAULT_PORTS: Mapping[str, int] = MappingProxyType({"http": 80, "https": 443})

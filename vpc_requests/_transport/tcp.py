@@ -31,7 +31,7 @@ from .._util import deadlines
 from . import abort
 from .abort import AbortSignal
 from .connection import Dialer
-from .tls import CertificateFiles, service_context
+from .tls import CertificateFiles, VerifyType, service_context
 from .tunnels import describe_transport
 
 __all__ = ["Address", "address_host", "check_tcp", "open_connection"]
@@ -216,7 +216,7 @@ def _tls_context(
     :raises ConfigError: for a certificate id without local files, or a
         file that does not exist.
     """
-    verify: Any = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    verify: VerifyType = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     try:
         return service_context(service, certificates, binding=binding, verify=verify)
     except OSError as exc:

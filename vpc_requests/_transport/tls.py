@@ -57,7 +57,8 @@ RECHECK_SECONDS = 1.0
 
 VerifyType = Union[bool, str, "os.PathLike[str]", None]
 #: ``cert=`` as requests takes it: a path, or (certificate, key or None).
-CertType = Any
+_Path = Union[str, "os.PathLike[str]"]
+CertType = Union[_Path, tuple[_Path, Union[_Path, None]], None]
 _Cert = Union[str, tuple[str, Union[str, None]], None]
 _Stamp = Union[tuple[int, int, int], None]
 

@@ -30,8 +30,10 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import unquote, urlsplit
 
 from .._compat import basic_auth_header
@@ -39,8 +41,12 @@ from .._errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
 from .._model.hosts import DEFAULT_PORTS, host_port, is_ip
 from .._util import deadlines
 
+if TYPE_CHECKING:
+    import h11
+
 __all__ = [
     "DEFAULT_TUNNEL_PORTS",
+    "SocketOptions",
     "TUNNEL_SCHEMES",
     "Transport",
     "describe_transport",
@@ -65,7 +71,8 @@ _ALLOWED = "'direct' or a URL socks5://, socks5h://, http:// or https://"
 _MAX_HEAD = 65536
 
 Watch = Optional[Callable[[socket.socket], None]]
-SocketOptions = Any
+#: ``(level, option, value)`` triples set on a new socket, as urllib3 takes them.
+SocketOptions = Optional[Sequence[tuple[int, int, Union[int, bytes]]]]
 
 
 @dataclass(frozen=True)
@@ -309,7 +316,7 @@ def open_socket(
     return sock
 
 
-def require_socks() -> Any:
+def require_socks() -> ModuleType:
     """Import socksio (sans-IO SOCKS5, as httpcore uses it).
 
     :returns: the ``socksio.socks5`` module.
@@ -642,14 +649,14 @@ def _wrap_proxy_tls(transport: Transport, sock: socket.socket, watch: Watch) -> 
     return wrapped
 
 
-def _h11() -> Any:
+def _h11() -> ModuleType:
     # Imported when a CONNECT tunnel is used, not with vpc_requests.
     import h11
 
     return h11
 
 
-def _read_head(sock: socket.socket, http: Any) -> tuple[int, str, list[tuple[str, str]]]:
+def _read_head(sock: socket.socket, http: h11.Connection) -> tuple[int, str, list[tuple[str, str]]]:
     """The proxy's answer to CONNECT, parsed by ``h11``. Read byte by byte
     and handed to h11 a line at a time, so that nothing after it (the
     target's first bytes) is consumed."""
