@@ -22,12 +22,15 @@ from vpc_requests._cli.cli import main
 from vpc_requests._config.services_file import (
     LockTimeout,
     ServiceInUse,
+    ServicesFile,
     bindings_using,
     create_service,
     delete_service,
     lock_path,
     locked,
+    lookup,
     read_services,
+    refers_to,
     update_service,
     write_atomic,
 )
@@ -398,3 +401,20 @@ def test_delete_of_a_bound_service_raises_service_in_use(folder: Path) -> None:
     assert path.read_text() == SERVICES
     assert delete_service(path, "b", bound_in=folder / "wrangler.toml").name == "b"  # the twin: unbound
     assert delete_service(path, "a").name == "a"  # no bound_in: not looked at
+
+
+def test_a_reference_by_id_ignores_a_service_name_beside_it() -> None:
+    a = VPCService(hostname="a.internal", service_id="id-a", name="shared")
+    b = VPCService(hostname="b.internal", service_id="id-b", name="b")
+    services = ServicesFile("services.toml", {"id-a": a, "id-b": b}, {})
+    assert lookup(services, "id-a", "b") == [a]
+    assert not refers_to(b, "id-a", "b")  # the binding is bound to id-a, whatever its service says
+
+
+def test_a_reference_by_name_finds_every_service_of_that_name() -> None:
+    a = VPCService(hostname="a.internal", service_id="id-a", name="shared")
+    b = VPCService(hostname="b.internal", service_id="id-b", name="shared")
+    services = ServicesFile("services.toml", {"id-a": a, "id-b": b}, {})
+    assert lookup(services, None, "shared") == [a, b]
+    assert lookup(services, None, "id-a") == []  # a name is never matched against ids
+    assert lookup(services, None, None) == []
