@@ -24,7 +24,6 @@ The functions here open one connection through one transport;
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import os
 import re
@@ -39,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 from .._compat import basic_auth_header
 from .._errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
-from .._model.hosts import DEFAULT_PORTS, host_port, is_ip
+from .._model.hosts import DEFAULT_PORTS, host_port, ip_literal, is_ip
 from .._util import deadlines
 
 if TYPE_CHECKING:
@@ -207,7 +206,7 @@ def _parse_tunnel(url: str) -> Transport:
     host = parts.hostname
     if "%" in host:
         raise ConfigError(f"{shown!r}: IPv6 zone ids are not supported", field="tunnel")
-    if parts.netloc.rpartition("@")[2].startswith("[") and not _is_ipv6(host):
+    if parts.netloc.rpartition("@")[2].startswith("[") and getattr(ip_literal(host), "version", 0) != 6:
         # Python 3.11 and later refuse a bracketed host that is no IPv6
         # address in urlsplit() (above); 3.9 and 3.10 accept it.
         raise ConfigError(
@@ -222,14 +221,6 @@ def _parse_tunnel(url: str) -> Transport:
         username=None if parts.username is None else unquote(parts.username),
         password=None if parts.password is None else unquote(parts.password),
     )
-
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        ipaddress.IPv6Address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def describe_transport(tunnel: str | None) -> str:
