@@ -16,6 +16,7 @@ from pathlib import Path
 
 import filelock
 import pytest
+from helpers import reap
 
 from vpc_requests import VPCService
 from vpc_requests._cli.cli import main
@@ -81,10 +82,7 @@ _STARTED: list[subprocess.Popen[bytes]] = []
 def _no_editor_outlives_its_test() -> Iterator[None]:
     yield
     while _STARTED:
-        process = _STARTED.pop()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(_STARTED.pop())
 
 
 def start(folder: Path, edit: tuple[str, ...], index: int) -> tuple[subprocess.Popen[bytes], Path]:
