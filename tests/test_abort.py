@@ -18,7 +18,7 @@ import trustme
 from helpers import blocked_on_a_socket, timed_out, when
 from servers import BacklogFull, Unresponsive
 
-from vpc_requests import AbortController, AbortError, AbortSignal, Binding, ProxyError, VPCService
+from vpc_requests import AbortController, AbortError, AbortSignal, Binding, ProxyError
 from vpc_requests.testing import PrivateService, Reply, echo
 
 NAME = "internal-api.company.local"
@@ -251,7 +251,9 @@ def test_abort_in_a_redirect_chain(make_binding: Callable[..., Binding]) -> None
 # ------------------------------------------------------- before and after
 
 
-def test_already_aborted_signal_sends_nothing(http_service: PrivateService, make_binding: Callable[..., Binding]) -> None:
+def test_already_aborted_signal_sends_nothing(
+    http_service: PrivateService, make_binding: Callable[..., Binding]
+) -> None:
     api = make_binding(http_service.port)
     controller = AbortController()
     controller.abort("too late")
