@@ -6,7 +6,6 @@ record what they saw."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,10 +211,10 @@ def test_refused() -> None:
 def test_connect_timeout() -> None:
     with BacklogFull() as backlog:
         service = VPCService(ipv4="127.0.0.1", http_port=backlog.port)
-        started = time.monotonic()
+        # the connect hangs (SYN dropped): only the timeout ends it, and a
+        # probe that ignored it would hang until pytest-timeout
         [probe] = probe_binding(Binding("API", service), timeout=0.2)
     assert (probe.result, probe.code) == ("FAIL", "connection_timeout")
-    assert time.monotonic() - started < 2
 
 
 def test_missing_ca_bundle_is_an_error_before_probing(plain: PrivateService, tmp_path: Path) -> None:
