@@ -56,9 +56,8 @@ def service(http_service):
 
 
 @pytest.fixture
-def binding(service):
-    with Binding("API", VPCService(ipv4="127.0.0.1", http_port=service.port)) as made:
-        yield made
+def binding(service, make_binding):
+    return make_binding(service, name="API")
 
 
 def batch_threads() -> list[threading.Thread]:
