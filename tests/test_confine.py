@@ -46,9 +46,8 @@ def netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def binding(http_service: PrivateService) -> Iterator[Binding]:
-    with Binding("PRIVATE_API", VPCService(ipv4="127.0.0.1", http_port=http_service.port)) as b:
-        yield b
+def binding(http_service: PrivateService, make_binding: Callable[..., Binding]) -> Binding:
+    return make_binding(http_service)
 
 
 @pytest.fixture

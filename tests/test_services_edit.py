@@ -16,6 +16,7 @@ from pathlib import Path
 
 import filelock
 import pytest
+from helpers import reap
 
 from vpc_requests import VPCService
 from vpc_requests._cli.cli import main
@@ -84,10 +85,7 @@ _STARTED: list[subprocess.Popen[bytes]] = []
 def _no_editor_outlives_its_test() -> Iterator[None]:
     yield
     while _STARTED:
-        process = _STARTED.pop()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(_STARTED.pop())
 
 
 def start(folder: Path, edit: tuple[str, ...], index: int) -> tuple[subprocess.Popen[bytes], Path]:
@@ -197,7 +195,7 @@ def test_the_lock_is_free_again_after_an_edit_and_after_a_failed_one(folder: Pat
     with pytest.raises(ConfigError, match="no service 'nope'"):
         update_service(path, "nope", http_port=81)
     update_service(path, "a", http_port=81)
-    with locked(path, timeout=0.5):  # not left held by either edit
+    with locked(path, timeout=30):  # not left held by either edit (a held lock: LockTimeout)
         pass
 
 
