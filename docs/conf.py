@@ -53,9 +53,13 @@ _EXTERNAL_MODULES = [
     "collections", "concurrent", "contextlib", "dataclasses", "pathlib", "socket", "ssl", "typing", "os",
 ]
 # Unqualified names in our own annotations (requests' Response, urllib3's
-# RequestHistory, batch.py's type alias Item) and the builtin generator's
-# methods, which FetchResults documents by inheritance.
-_UNQUALIFIED = ["Response", "RequestHistory", "Item", r"generator\.\w+"]
+# RequestHistory, batch.py's type alias Item, the Literal aliases of
+# vpc_requests._model.modes, whose values each docstring lists) and the
+# builtin generator's methods, which FetchResults documents by inheritance.
+_UNQUALIFIED = [
+    "Response", "RequestHistory", "Item", "ErrorMode", "RedirectMode", "CertVerificationMode", "ServiceType",
+    "AppProtocol", r"generator\.\w+",
+]
 
 nitpick_ignore_regex = [
     (r"py:.*", rf"({'|'.join(_EXTERNAL_MODULES)})(\..+)?"),

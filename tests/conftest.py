@@ -93,3 +93,39 @@ def bare_listener() -> Iterator[socket.socket]:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.setblocking(False)
         yield listener
+
+
+# --- bindings: the one factory ---------------------------------------------------
+
+
+@pytest.fixture
+def make_binding():
+    """Make :class:`~vpc_requests.Binding` objects to loopback services; all
+    closed at teardown.
+
+    ``make_binding(*targets, tls=False, both=False, name="PRIVATE_API", **kwargs)``:
+    each target is a port (``https_port`` with ``tls``, else ``http_port``)
+    or a :class:`~vpc_requests.testing.PrivateService` (by its own ``tls``);
+    ``both`` gives each port as ``http_port`` and ``https_port``; ``kwargs``
+    go to :class:`~vpc_requests.Binding`.
+    """
+    from vpc_requests import Binding, VPCService
+
+    made: list[Binding] = []
+
+    def make(*targets: object, tls: bool = False, both: bool = False, name: str = "PRIVATE_API",
+             **kwargs: object) -> Binding:
+        ports: dict[str, int] = {}
+        for target in targets:
+            port, secure = (target, tls) if isinstance(target, int) else (target.port, target.tls)  # type: ignore[attr-defined]
+            if both:
+                ports.update(http_port=port, https_port=port)
+            else:
+                ports["https_port" if secure else "http_port"] = port
+        binding = Binding(name, VPCService(ipv4="127.0.0.1", **ports), **kwargs)  # type: ignore[arg-type]
+        made.append(binding)
+        return binding
+
+    yield make
+    for binding in made:
+        binding.close()

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from helpers import ctrl_c_raises
 from servers import ScriptedServer, read_head
 
 from vpc_requests import (
@@ -55,9 +56,8 @@ def service(http_service):
 
 
 @pytest.fixture
-def binding(service):
-    with Binding("API", VPCService(ipv4="127.0.0.1", http_port=service.port)) as made:
-        yield made
+def binding(service, make_binding):
+    return make_binding(service, name="API")
 
 
 def batch_threads() -> list[threading.Thread]:
@@ -416,10 +416,11 @@ def test_ctrl_c_while_waiting_for_results_stops_the_batch(binding, service):
     # A KeyboardInterrupt raised while the main thread runs a __del__ (the
     # garbage of an earlier test, collected at a random moment) is swallowed
     # as "unraisable": collect it now and let no collection run meanwhile.
+    # ctrl_c_raises: a run started in the background inherits SIGINT ignored.
     gc.collect()
     gc.disable()
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_raises(), pytest.raises(KeyboardInterrupt):
             for _ in binding.fetch_many(counting(pulled, 40, delay=0.05), concurrency=2):
                 pass
     finally:

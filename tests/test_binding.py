@@ -34,25 +34,9 @@ BINDING = "PRIVATE_API"
 
 
 @pytest.fixture
-def bindings() -> Iterator[Callable[..., Binding]]:
-    """Make bindings; all closed at the end."""
-    made: list[Binding] = []
-
-    def make(*servers: PrivateService, name: str = BINDING, **kwargs: object) -> Binding:
-        ports = {("https_port" if s.tls else "http_port"): s.port for s in servers}
-        binding = Binding(name, VPCService(ipv4="127.0.0.1", **ports), **kwargs)
-        made.append(binding)
-        return binding
-
-    yield make
-    for binding in made:
-        binding.close()
-
-
-@pytest.fixture
-def api(http_service: PrivateService, bindings: Callable[..., Binding]) -> Binding:
+def api(http_service: PrivateService, make_binding: Callable[..., Binding]) -> Binding:
     """A binding to the plain-HTTP service."""
-    return bindings(http_service)
+    return make_binding(http_service)
 
 
 def routes(table: dict[str, Reply]) -> Callable[[Seen], Reply]:
@@ -105,9 +89,9 @@ def test_fetch_goes_to_the_service_whatever_the_url_host(
 
 
 def test_fetch_over_https_sends_the_url_host_as_sni(
-    https_service: PrivateService, bindings: Callable[..., Binding]
+    https_service: PrivateService, make_binding: Callable[..., Binding]
 ) -> None:
-    api = bindings(https_service)
+    api = make_binding(https_service)
     assert api.fetch(f"https://{NAME}/users", verify=https_service.ca_path).status_code == 200
     assert api.fetch("https://10.0.1.50/api/data", verify=https_service.ca_path).status_code == 200
     assert [(s.sni, s.host) for s in https_service.seen] == [(NAME, NAME), (None, "10.0.1.50")]
@@ -190,11 +174,11 @@ def test_session_refuses_a_relative_url_as_requests_does(api: Binding, sessions:
 
 
 def test_redirect_to_another_host_stays_on_the_binding(
-    bindings: Callable[..., Binding], via
+    make_binding: Callable[..., Binding], via
 ) -> None:
     handler = routes({"/start": Reply.redirect("http://evil.test:9999/x")})
     with PrivateService(handler=handler) as server:
-        response = via(bindings(server), "GET", f"http://{NAME}/start")
+        response = via(make_binding(server), "GET", f"http://{NAME}/start")
         assert response.status_code == 200
         assert response.url == "http://evil.test:9999/x"
         assert [r.status_code for r in response.history] == [302]
@@ -204,10 +188,10 @@ def test_redirect_to_another_host_stays_on_the_binding(
 
 
 def test_redirect_across_schemes_uses_the_scheme_port_and_sni(
-    http_service: PrivateService, https_service: PrivateService, bindings: Callable[..., Binding], via
+    http_service: PrivateService, https_service: PrivateService, make_binding: Callable[..., Binding], via
 ) -> None:
     http_service.handler = routes({"/up": Reply.redirect(f"https://{OTHER}:1234/secure")})
-    api = bindings(http_service, https_service)
+    api = make_binding(http_service, https_service)
     response = via(api, "GET", f"http://{NAME}/up", verify=https_service.ca_path)
     assert response.status_code == 200
     (seen,) = https_service.seen
@@ -218,9 +202,9 @@ def test_redirect_across_schemes_uses_the_scheme_port_and_sni(
     ("location", "target"),
     [("/next?a=1", "/next?a=1"), ("next", "/dir/next"), ("//evil.test/n", "/n"), ("?q=2", "/dir/start?q=2")],
 )
-def test_relative_redirects(bindings: Callable[..., Binding], via, location: str, target: str) -> None:
+def test_relative_redirects(make_binding: Callable[..., Binding], via, location: str, target: str) -> None:
     with PrivateService(handler=routes({"/dir/start": Reply.redirect(location)})) as server:
-        response = via(bindings(server), "GET", f"http://{NAME}:8080/dir/start")
+        response = via(make_binding(server), "GET", f"http://{NAME}:8080/dir/start")
         assert response.status_code == 200
         assert server.seen[1].target == target
         assert server.seen[1].port == server.port
@@ -246,10 +230,10 @@ def test_relative_redirects(bindings: Callable[..., Binding], via, location: str
     ],
 )
 def test_redirect_method_rewriting(
-    bindings: Callable[..., Binding], via, status: int, method: str, after: str
+    make_binding: Callable[..., Binding], via, status: int, method: str, after: str
 ) -> None:
     with PrivateService(handler=routes({"/form": Reply.redirect("/done", status)})) as server:
-        response = via(bindings(server), method, f"http://{NAME}/form", data=b"payload")
+        response = via(make_binding(server), method, f"http://{NAME}/form", data=b"payload")
         assert response.status_code == 200
         first, second = server.seen
     assert (first.method, first.body) == (method, b"payload")
@@ -265,9 +249,9 @@ def test_redirect_method_rewriting(
         assert second.header("Content-Length") in (None, "0")
 
 
-def test_redirect_of_a_json_post_drops_body_and_type(bindings: Callable[..., Binding], via) -> None:
+def test_redirect_of_a_json_post_drops_body_and_type(make_binding: Callable[..., Binding], via) -> None:
     with PrivateService(handler=routes({"/p": Reply.redirect("/q", 302)})) as server:
-        via(bindings(server), "POST", f"http://{NAME}/p", json={"a": 1})
+        via(make_binding(server), "POST", f"http://{NAME}/p", json={"a": 1})
         first, second = server.seen
     assert first.header("Content-Type") == "application/json"
     assert (second.method, second.body, second.header("Content-Type")) == ("GET", b"", None)
@@ -283,18 +267,18 @@ def test_redirect_of_a_json_post_drops_body_and_type(bindings: Callable[..., Bin
     ],
 )
 def test_authorization_dropped_only_when_the_host_changes(
-    bindings: Callable[..., Binding], via, location: str, kept: bool
+    make_binding: Callable[..., Binding], via, location: str, kept: bool
 ) -> None:
     with PrivateService(handler=routes({"/login": Reply.redirect(location)})) as server:
-        via(bindings(server), "GET", f"http://{NAME}/login", headers={"Authorization": "Bearer token"})
+        via(make_binding(server), "GET", f"http://{NAME}/login", headers={"Authorization": "Bearer token"})
         first, second = server.seen
     assert first.header("Authorization") == "Bearer token"
     assert second.header("Authorization") == ("Bearer token" if kept else None)
 
 
-def test_auth_keyword_dropped_on_a_cross_host_redirect(bindings: Callable[..., Binding], via) -> None:
+def test_auth_keyword_dropped_on_a_cross_host_redirect(make_binding: Callable[..., Binding], via) -> None:
     with PrivateService(handler=routes({"/a": Reply.redirect("http://evil.test/b")})) as server:
-        via(bindings(server), "GET", f"http://{NAME}/a", auth=("user", "secret"))
+        via(make_binding(server), "GET", f"http://{NAME}/a", auth=("user", "secret"))
         first, second = server.seen
     assert first.header("Authorization") is not None
     assert second.header("Authorization") is None
@@ -307,25 +291,25 @@ def hops_handler(seen: Seen) -> Reply:
     return echo(seen)
 
 
-def test_twenty_redirects_are_followed(bindings: Callable[..., Binding], via) -> None:
+def test_twenty_redirects_are_followed(make_binding: Callable[..., Binding], via) -> None:
     with PrivateService(handler=hops_handler) as server:
-        response = via(bindings(server), "GET", f"http://{NAME}/hop/{MAX_REDIRECTS}")
+        response = via(make_binding(server), "GET", f"http://{NAME}/hop/{MAX_REDIRECTS}")
         assert response.status_code == 200
         assert len(response.history) == MAX_REDIRECTS == 20
         assert len(server.seen) == 21
         assert server.seen[-1].host == "hop1.company.local"
 
 
-def test_twin_twenty_one_redirects_are_too_many(bindings: Callable[..., Binding], via) -> None:
+def test_twin_twenty_one_redirects_are_too_many(make_binding: Callable[..., Binding], via) -> None:
     with PrivateService(handler=hops_handler) as server:
         with pytest.raises(requests.TooManyRedirects):
-            via(bindings(server), "GET", f"http://{NAME}/hop/21")
+            via(make_binding(server), "GET", f"http://{NAME}/hop/21")
         assert len(server.seen) == 21
 
 
-def test_manual_redirect_returns_the_3xx(bindings: Callable[..., Binding], via) -> None:
+def test_manual_redirect_returns_the_3xx(make_binding: Callable[..., Binding], via) -> None:
     with PrivateService(handler=routes({"/m": Reply.redirect("http://evil.test/x", 301)})) as server:
-        api = bindings(server)
+        api = make_binding(server)
         if via.kind == "fetch":
             response = api.fetch(f"http://{NAME}/m", redirect="manual")
         else:
@@ -338,9 +322,9 @@ def test_manual_redirect_returns_the_3xx(bindings: Callable[..., Binding], via) 
             assert api.fetch(f"http://{NAME}/m", allow_redirects=False).status_code == 301
 
 
-def test_redirect_error_raises(bindings: Callable[..., Binding]) -> None:
+def test_redirect_error_raises(make_binding: Callable[..., Binding]) -> None:
     with PrivateService(handler=routes({"/e": Reply.redirect("/f", 307)})) as server:
-        api = bindings(server)
+        api = make_binding(server)
         with pytest.raises(RedirectError, match=f"'{BINDING}'.*307") as info:
             api.fetch(f"http://{NAME}/e", redirect="error")
         assert info.value.response.status_code == 307
@@ -351,37 +335,37 @@ def test_redirect_error_raises(bindings: Callable[..., Binding]) -> None:
 
 
 @pytest.mark.parametrize("location", ["ftp://files.company.local/x", "mailto:ops@company.local"])
-def test_redirect_to_another_scheme_is_refused(bindings: Callable[..., Binding], via, location: str) -> None:
+def test_redirect_to_another_scheme_is_refused(make_binding: Callable[..., Binding], via, location: str) -> None:
     with PrivateService(handler=routes({"/f": Reply.redirect(location)})) as server:
         with pytest.raises(RoutingError, match=f"'{BINDING}'"):
-            via(bindings(server), "GET", f"http://{NAME}/f")
+            via(make_binding(server), "GET", f"http://{NAME}/f")
         assert len(server.seen) == 1
 
 
-def test_redirect_to_a_scheme_the_service_lacks_is_refused(bindings: Callable[..., Binding], via) -> None:
+def test_redirect_to_a_scheme_the_service_lacks_is_refused(make_binding: Callable[..., Binding], via) -> None:
     with PrivateService(handler=routes({"/s": Reply.redirect(f"https://{NAME}/s")})) as server:
         with pytest.raises(RoutingError, match="no https_port"):
-            via(bindings(server), "GET", f"http://{NAME}/s")
+            via(make_binding(server), "GET", f"http://{NAME}/s")
         assert len(server.seen) == 1
 
 
 @pytest.mark.parametrize("location", ["ftp://files.company.local/x", f"https://{NAME}/s"])
 def test_a_refused_redirect_gives_its_connection_back_to_the_pool(
-    bindings: Callable[..., Binding], via, location: str
+    make_binding: Callable[..., Binding], via, location: str
 ) -> None:
     refused = Reply(302, {"Location": location}, b"a redirect's body")
     with PrivateService(handler=routes({"/r": refused})) as server:
-        api = bindings(server, pool_maxsize=1, pool_block=True)
+        api = make_binding(server, pool_maxsize=1, pool_block=True)
         for _ in range(2):
             with pytest.raises(RoutingError):
                 via(api, "GET", f"http://{NAME}/r")
         # A lost connection would leave the one slot taken: this would block.
         done: list[int] = []
         worker = threading.Thread(
-            target=lambda: done.append(api.fetch(f"http://{NAME}/ok", timeout=2).status_code), daemon=True
+            target=lambda: done.append(api.fetch(f"http://{NAME}/ok", timeout=30).status_code), daemon=True
         )
         worker.start()
-        worker.join(5)
+        worker.join(60)
         assert done == [200]
         assert server.connections == 1
 
@@ -395,11 +379,11 @@ def test_a_refused_redirect_gives_its_connection_back_to_the_pool(
     ids=["body shorter than Content-Length", "body that does not decode"],
 )
 def test_a_redirect_whose_own_body_is_broken_is_followed_like_requests(
-    bindings: Callable[..., Binding], via, broken: Reply
+    make_binding: Callable[..., Binding], via, broken: Reply
 ) -> None:
     with PrivateService(handler=routes({"/r": broken})) as server:
         plain = requests.get(f"{server.url}/r", timeout=3)
-        response = via(bindings(server), "GET", f"http://{NAME}/r", timeout=3)
+        response = via(make_binding(server), "GET", f"http://{NAME}/r", timeout=3)
         assert (response.status_code, [r.status_code for r in response.history]) == (
             plain.status_code, [r.status_code for r in plain.history]) == (200, [302])
         assert response.json()["path"] == "/done"
@@ -412,7 +396,7 @@ def test_a_redirect_whose_own_body_is_broken_is_followed_like_requests(
 def test_proxy_variables_never_divert_fetch_or_session(
     http_service: PrivateService,
     https_service: PrivateService,
-    bindings: Callable[..., Binding],
+    make_binding: Callable[..., Binding],
     bare_listener: socket.socket,
     sessions: list[requests.Session],
     monkeypatch: pytest.MonkeyPatch,
@@ -421,7 +405,7 @@ def test_proxy_variables_never_divert_fetch_or_session(
     for variable in variables:
         value = "elsewhere.local" if variable == "NO_PROXY" else f"http://127.0.0.1:{bare_listener.getsockname()[1]}"
         monkeypatch.setenv(variable, value)
-    api = bindings(http_service, https_service)
+    api = make_binding(http_service, https_service)
     session = api.session()
     sessions.append(session)
     ca = https_service.ca_path
@@ -444,7 +428,7 @@ def test_proxies_keyword_is_ignored_by_fetch(
 
 
 def test_session_redirect_with_proxy_variables_stays_on_the_binding(
-    bindings: Callable[..., Binding],
+    make_binding: Callable[..., Binding],
     bare_listener: socket.socket,
     sessions: list[requests.Session],
     monkeypatch: pytest.MonkeyPatch,
@@ -452,7 +436,7 @@ def test_session_redirect_with_proxy_variables_stays_on_the_binding(
     monkeypatch.setenv("HTTP_PROXY", f"http://user:pw@127.0.0.1:{bare_listener.getsockname()[1]}")
     handler = routes({"/r": Reply.redirect("http://evil.test/x"), "/same": Reply.redirect("/y")})
     with PrivateService(handler=handler) as server:
-        session = bindings(server).session()
+        session = make_binding(server).session()
         sessions.append(session)
         assert session.get(f"http://{NAME}/r", timeout=2).status_code == 200
         assert session.get(f"http://{NAME}/same", timeout=2).status_code == 200
@@ -486,10 +470,10 @@ def test_fetch_sends_what_plain_requests_sends(http_service: PrivateService, api
 
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 def test_fetch_honours_the_ca_bundle_variables_as_requests_does(
-    https_service: PrivateService, bindings: Callable[..., Binding], monkeypatch: pytest.MonkeyPatch,
+    https_service: PrivateService, make_binding: Callable[..., Binding], monkeypatch: pytest.MonkeyPatch,
     variable: str,
 ) -> None:
-    api = bindings(https_service)
+    api = make_binding(https_service)
     monkeypatch.setenv(variable, https_service.ca_path)
     assert api.fetch(f"https://{NAME}/a").status_code == 200
     assert api.fetch(f"https://{NAME}/b", verify=None).status_code == 200
@@ -505,10 +489,10 @@ def test_fetch_honours_the_ca_bundle_variables_as_requests_does(
 
 
 def test_twin_without_a_ca_bundle_variable_fetch_uses_certifi_and_fails(
-    https_service: PrivateService, bindings: Callable[..., Binding]
+    https_service: PrivateService, make_binding: Callable[..., Binding]
 ) -> None:
     with pytest.raises(requests.exceptions.SSLError) as info:
-        bindings(https_service).fetch(f"https://{NAME}/a")
+        make_binding(https_service).fetch(f"https://{NAME}/a")
     assert isinstance(info.value, ProxyError) and info.value.code == "tls_certificate_error"
     assert https_service.seen == []
 
@@ -517,13 +501,13 @@ def test_twin_without_a_ca_bundle_variable_fetch_uses_certifi_and_fails(
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 500, 503])
-def test_fetch_returns_error_statuses(bindings: Callable[..., Binding], status: int) -> None:
+def test_fetch_returns_error_statuses(make_binding: Callable[..., Binding], status: int) -> None:
     with PrivateService(handler=lambda seen: Reply(status, body="nope")) as server:
-        response = bindings(server).fetch(f"http://{NAME}/x")
+        response = make_binding(server).fetch(f"http://{NAME}/x")
     assert (response.status_code, response.text, response.ok) == (status, "nope", False)
 
 
-def test_errors_response_mode_returns_what_workers_sees(bindings: Callable[..., Binding]) -> None:
+def test_errors_response_mode_returns_what_workers_sees(make_binding: Callable[..., Binding]) -> None:
     port = closed_port()
     api = Binding("DOWN", VPCService(ipv4="127.0.0.1", http_port=port), errors="response")
     try:
@@ -589,13 +573,13 @@ def test_fetch_never_mutates_a_request(http_service: PrivateService, api: Bindin
     assert second.target == "/r?p=1"
 
 
-def test_prepared_request_unchanged_across_redirects(bindings: Callable[..., Binding]) -> None:
+def test_prepared_request_unchanged_across_redirects(make_binding: Callable[..., Binding]) -> None:
     handler = routes({
         "/a": Reply.redirect("http://evil.test:9999/b", 307),
         "/b": Reply.redirect("/c", 303),
     })
     with PrivateService(handler=handler) as server:
-        api = bindings(server)
+        api = make_binding(server)
         prepared = requests.Request(
             "POST", f"http://{NAME}/a", data=b"body", headers={"Authorization": "Bearer t"}
         ).prepare()
@@ -638,7 +622,7 @@ def test_fetch_keyword_arguments(http_service: PrivateService, api: Binding) -> 
     assert api.fetch(url, method="POST", data={"f": "v"}).json()["body"] == "f=v"
     assert api.fetch(url, method="POST", body=iter([b"a", b"b"])).json()["body"] == "ab"
     assert api.fetch(url, timeout=5).status_code == 200
-    assert api.fetch(url, timeout=(1, 5)).status_code == 200
+    assert api.fetch(url, timeout=(30, 60)).status_code == 200
     files = api.fetch(url, method="POST", files={"f": ("a.txt", b"hi")}).json()
     assert "multipart/form-data" in files["headers"]["Content-Type"]
 
@@ -662,10 +646,10 @@ def test_fetch_argument_errors(api: Binding) -> None:
         api.fetch(f"http://{NAME}/", bogus=1)
 
 
-def test_fetch_stream(bindings: Callable[..., Binding]) -> None:
+def test_fetch_stream(make_binding: Callable[..., Binding]) -> None:
     payload = bytes(range(256)) * 4096  # 1 MiB
     with PrivateService(handler=lambda seen: Reply(200, body=payload)) as server:
-        api = bindings(server)
+        api = make_binding(server)
         response = api.fetch(f"http://{NAME}/big", stream=True)
         assert response.raw is not None and not response.raw.isclosed()
         chunks = list(response.iter_content(65536))
@@ -706,9 +690,9 @@ def test_session_attributes(http_service: PrivateService, api: Binding, sessions
 
 
 def test_sixteen_threads_share_one_binding_without_cross_talk(
-    http_service: PrivateService, https_service: PrivateService, bindings: Callable[..., Binding]
+    http_service: PrivateService, https_service: PrivateService, make_binding: Callable[..., Binding]
 ) -> None:
-    api = bindings(http_service, https_service)
+    api = make_binding(http_service, https_service)
     ca = https_service.ca_path
     names = ("internal-api.company.local", "other.company.local", "10.0.1.50")
     start = threading.Barrier(16)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pickle
 import re
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,7 +29,6 @@ from vpc_requests import (
     RedirectError,
     RoutingError,
     VPCError,
-    VPCService,
 )
 from vpc_requests._cli.probe import probe_binding
 from vpc_requests._errors import CODE_CLASSES, classify, error_response, proxy_error, translate
@@ -37,21 +36,6 @@ from vpc_requests.testing import PrivateService, Reply
 
 NAME = "internal-api.company.local"
 BINDING = "PRIVATE_API"
-
-
-@pytest.fixture
-def bindings() -> Iterator[Callable[..., Binding]]:
-    made: list[Binding] = []
-
-    def make(port: int, *, tls: bool = False, **kwargs: object) -> Binding:
-        ports = {"https_port" if tls else "http_port": port}
-        binding = Binding(BINDING, VPCService(ipv4="127.0.0.1", **ports), **kwargs)
-        made.append(binding)
-        return binding
-
-    yield make
-    for binding in made:
-        binding.close()
 
 
 def check_message(error: ProxyError, code: str, port: int) -> None:
@@ -75,10 +59,10 @@ def check_pickles(error: ProxyError) -> None:
 # ------------------------------------------------------------ on the wire
 
 
-def test_connection_refused(bindings: Callable[..., Binding]) -> None:
+def test_connection_refused(make_binding: Callable[..., Binding]) -> None:
     port = closed_port()
     with pytest.raises(requests.ConnectionError) as info:
-        bindings(port).fetch(f"http://{NAME}/")
+        make_binding(port).fetch(f"http://{NAME}/")
     error = info.value
     assert isinstance(error, ProxyConnectionError)
     assert not isinstance(error, requests.Timeout)
@@ -86,18 +70,18 @@ def test_connection_refused(bindings: Callable[..., Binding]) -> None:
     check_pickles(error)
 
 
-def test_connection_refused_through_a_session(bindings: Callable[..., Binding]) -> None:
+def test_connection_refused_through_a_session(make_binding: Callable[..., Binding]) -> None:
     port = closed_port()
-    with bindings(port).session() as session:
+    with make_binding(port).session() as session:
         with pytest.raises(ProxyConnectionError) as info:
             session.get(f"http://{NAME}/")
     check_message(info.value, "connection_refused", port)
 
 
-def test_read_timeout_is_a_read_timeout_not_a_connection_error(bindings: Callable[..., Binding]) -> None:
+def test_read_timeout_is_a_read_timeout_not_a_connection_error(make_binding: Callable[..., Binding]) -> None:
     with Unresponsive() as silent:
         with pytest.raises(requests.ReadTimeout) as info:
-            bindings(silent.port).fetch(f"http://{NAME}/", timeout=0.3)
+            make_binding(silent.port).fetch(f"http://{NAME}/", timeout=0.3)
     error = info.value
     assert isinstance(error, ProxyReadTimeout)
     assert isinstance(error, requests.Timeout)
@@ -106,27 +90,27 @@ def test_read_timeout_is_a_read_timeout_not_a_connection_error(bindings: Callabl
     check_pickles(error)
 
 
-def test_read_timeout_of_a_delayed_reply(bindings: Callable[..., Binding]) -> None:
+def test_read_timeout_of_a_delayed_reply(make_binding: Callable[..., Binding]) -> None:
     with PrivateService(handler=lambda seen: Reply(200, delay=2)) as server:
-        api = bindings(server.port)
+        api = make_binding(server.port)
         with pytest.raises(ProxyReadTimeout):
             api.fetch(f"http://{NAME}/", timeout=0.3)
         assert len(server.seen) == 1  # sent once: a read timeout is never retried
 
 
-def test_connection_terminated(bindings: Callable[..., Binding]) -> None:
+def test_connection_terminated(make_binding: Callable[..., Binding]) -> None:
     with PrivateService(handler=lambda seen: Reply(close=True)) as server:
         with pytest.raises(requests.ConnectionError) as info:
-            bindings(server.port).fetch(f"http://{NAME}/", method="POST", body=b"x")
+            make_binding(server.port).fetch(f"http://{NAME}/", method="POST", body=b"x")
     check_message(info.value, "connection_terminated", server.port)
     assert isinstance(info.value, ProxyConnectionError)
     check_pickles(info.value)
 
 
-def test_connection_timeout(bindings: Callable[..., Binding]) -> None:
+def test_connection_timeout(make_binding: Callable[..., Binding]) -> None:
     with BacklogFull() as backlog:
         with pytest.raises(requests.ConnectTimeout) as info:
-            bindings(backlog.port).fetch(f"http://{NAME}/", timeout=(0.3, 5))
+            make_binding(backlog.port).fetch(f"http://{NAME}/", timeout=(0.3, 5))
     error = info.value
     assert isinstance(error, ProxyConnectTimeout)
     assert isinstance(error, requests.ConnectionError)  # as requests' ConnectTimeout
@@ -134,26 +118,26 @@ def test_connection_timeout(bindings: Callable[..., Binding]) -> None:
     check_pickles(error)
 
 
-def test_http_protocol_error(bindings: Callable[..., Binding]) -> None:
+def test_http_protocol_error(make_binding: Callable[..., Binding]) -> None:
     with PrivateService(handler=lambda seen: Reply(raw=b"garbage\r\n\r\n")) as server:
         with pytest.raises(requests.ConnectionError) as info:
-            bindings(server.port).fetch(f"http://{NAME}/")
+            make_binding(server.port).fetch(f"http://{NAME}/")
     check_message(info.value, "http_protocol_error", server.port)
     check_pickles(info.value)
 
 
-def test_response_incomplete_is_a_chunked_encoding_error(bindings: Callable[..., Binding]) -> None:
+def test_response_incomplete_is_a_chunked_encoding_error(make_binding: Callable[..., Binding]) -> None:
     short = Reply(200, {"Content-Length": "100"}, b"only a little")
     with PrivateService(handler=lambda seen: short) as server:
         with pytest.raises(requests.exceptions.ChunkedEncodingError) as info:
-            bindings(server.port).fetch(f"http://{NAME}/")
+            make_binding(server.port).fetch(f"http://{NAME}/")
     assert isinstance(info.value, ProxyChunkedEncodingError)
     check_message(info.value, "http_response_incomplete", server.port)
     check_pickles(info.value)
 
 
-def test_tls_certificate_error(https_service: PrivateService, bindings: Callable[..., Binding]) -> None:
-    api = bindings(https_service.port, tls=True)
+def test_tls_certificate_error(https_service: PrivateService, make_binding: Callable[..., Binding]) -> None:
+    api = make_binding(https_service.port, tls=True)
     with pytest.raises(requests.exceptions.SSLError) as info:
         api.fetch("https://wrong.company.local/", verify=https_service.ca_path)
     assert isinstance(info.value, ProxySSLError)
@@ -163,24 +147,24 @@ def test_tls_certificate_error(https_service: PrivateService, bindings: Callable
     assert api.fetch(f"https://{NAME}/", verify=https_service.ca_path).status_code == 200
 
 
-def test_tls_protocol_error(http_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+def test_tls_protocol_error(http_service: PrivateService, make_binding: Callable[..., Binding]) -> None:
     # https to a plain-HTTP listener: the handshake gets an HTTP answer
     with pytest.raises(requests.exceptions.SSLError) as info:
-        bindings(http_service.port, tls=True).fetch(f"https://{NAME}/", timeout=2)
+        make_binding(http_service.port, tls=True).fetch(f"https://{NAME}/", timeout=2)
     assert isinstance(info.value, ProxySSLError)
     check_message(info.value, "tls_protocol_error", http_service.port)
 
 
-def test_errors_keep_the_request(bindings: Callable[..., Binding]) -> None:
+def test_errors_keep_the_request(make_binding: Callable[..., Binding]) -> None:
     with pytest.raises(ProxyError) as info:
-        bindings(closed_port()).fetch(f"http://{NAME}/users")
+        make_binding(closed_port()).fetch(f"http://{NAME}/users")
     assert info.value.request is not None
     assert info.value.request.url == f"http://{NAME}/users"
 
 
-def test_errors_chain_to_the_cause(bindings: Callable[..., Binding]) -> None:
+def test_errors_chain_to_the_cause(make_binding: Callable[..., Binding]) -> None:
     with pytest.raises(ProxyError) as info:
-        bindings(closed_port()).fetch(f"http://{NAME}/")
+        make_binding(closed_port()).fetch(f"http://{NAME}/")
     assert isinstance(info.value.__cause__, requests.ConnectionError)
 
 
@@ -394,12 +378,12 @@ def _same_shape(ours: ProxyError, plain: requests.RequestException) -> None:
     assert str(ours).startswith(f"ProxyError: {ours.code} (binding '{BINDING}', origin 127.0.0.1:")
 
 
-def test_read_timeout_args_are_requests_own_stream_timeout(bindings: Callable[..., Binding]) -> None:
+def test_read_timeout_args_are_requests_own_stream_timeout(make_binding: Callable[..., Binding]) -> None:
     # requests' TestTimeout::test_stream_timeout, through a binding
     with Unresponsive() as silent:
         url = f"http://127.0.0.1:{silent.port}/delay/10"
         plain = _plain(url, timeout=0.3)
-        ours = _routed(bindings(silent.port), url, timeout=0.3)
+        ours = _routed(make_binding(silent.port), url, timeout=0.3)
     assert isinstance(ours, requests.exceptions.Timeout)
     assert "Read timed out" in ours.args[0].args[0]
     assert isinstance(ours.args[0], urllib3.exceptions.ReadTimeoutError)
@@ -411,11 +395,11 @@ def test_read_timeout_args_are_requests_own_stream_timeout(bindings: Callable[..
     )
 
 
-def test_refused_args_are_a_max_retry_error_with_its_reason(bindings: Callable[..., Binding]) -> None:
+def test_refused_args_are_a_max_retry_error_with_its_reason(make_binding: Callable[..., Binding]) -> None:
     port = closed_port()
     url = f"http://127.0.0.1:{port}/users?token=t0k3n"
     plain = _plain(url)
-    ours = _routed(bindings(port), url)
+    ours = _routed(make_binding(port), url)
     assert isinstance(ours.args[0], urllib3.exceptions.MaxRetryError)
     assert ours.args[0].url == plain.args[0].url == "/users?token=t0k3n"
     assert "t0k3n" not in str(ours) and "/users" not in str(ours)
@@ -425,38 +409,38 @@ def test_refused_args_are_a_max_retry_error_with_its_reason(bindings: Callable[.
     assert ours.code == "connection_refused"
 
 
-def test_connect_timeout_args(bindings: Callable[..., Binding]) -> None:
+def test_connect_timeout_args(make_binding: Callable[..., Binding]) -> None:
     with BacklogFull() as backlog:
         url = f"http://127.0.0.1:{backlog.port}/"
         plain = _plain(url, timeout=(0.3, 5))
-        ours = _routed(bindings(backlog.port), url, timeout=(0.3, 5))
+        ours = _routed(make_binding(backlog.port), url, timeout=(0.3, 5))
     assert isinstance(ours, requests.ConnectTimeout)
     assert isinstance(ours.args[0].reason, urllib3.exceptions.ConnectTimeoutError)
     _same_shape(ours, plain)
 
 
-def test_tls_args(https_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+def test_tls_args(https_service: PrivateService, make_binding: Callable[..., Binding]) -> None:
     url = f"https://127.0.0.1:{https_service.port}/"
     plain = _plain(url)  # no CA given: untrusted, as through the binding
-    ours = _routed(bindings(https_service.port, tls=True), url)
+    ours = _routed(make_binding(https_service.port, tls=True), url)
     assert isinstance(ours.args[0].reason, urllib3.exceptions.SSLError)
     _same_shape(ours, plain)
 
 
-def test_incomplete_body_args(bindings: Callable[..., Binding]) -> None:
+def test_incomplete_body_args(make_binding: Callable[..., Binding]) -> None:
     short = Reply(200, {"Content-Length": "100"}, b"only a little")
     with PrivateService(handler=lambda seen: short) as server:
         url = f"http://127.0.0.1:{server.port}/"
         plain = _plain(url)
-        ours = _routed(bindings(server.port), url)
+        ours = _routed(make_binding(server.port), url)
     assert isinstance(ours, requests.exceptions.ChunkedEncodingError)
     assert type(ours.args[0]) is type(plain.args[0]) is urllib3.exceptions.ProtocolError
     assert str(ours).endswith(str(plain))
 
 
-def test_shaped_errors_pickle_with_their_args(bindings: Callable[..., Binding]) -> None:
+def test_shaped_errors_pickle_with_their_args(make_binding: Callable[..., Binding]) -> None:
     with Unresponsive() as silent:
-        ours = _routed(bindings(silent.port), f"http://{NAME}/", timeout=0.3)
+        ours = _routed(make_binding(silent.port), f"http://{NAME}/", timeout=0.3)
     copy = pickle.loads(pickle.dumps(ours))
     assert type(copy) is type(ours)
     assert type(copy.args[0]) is urllib3.exceptions.ReadTimeoutError
@@ -466,9 +450,9 @@ def test_shaped_errors_pickle_with_their_args(bindings: Callable[..., Binding]) 
     assert copy.request is not None and copy.request.url == ours.request.url
 
 
-def test_an_unpicklable_request_is_left_behind_not_fatal(bindings: Callable[..., Binding]) -> None:
+def test_an_unpicklable_request_is_left_behind_not_fatal(make_binding: Callable[..., Binding]) -> None:
     port = closed_port()
-    with bindings(port).session() as session, pytest.raises(ProxyError) as info:
+    with make_binding(port).session() as session, pytest.raises(ProxyError) as info:
         session.get(f"http://{NAME}/", hooks={"response": [lambda r, **kw: r]})
     copy = pickle.loads(pickle.dumps(info.value))
     assert str(copy) == str(info.value)
@@ -480,9 +464,9 @@ def test_an_unpicklable_request_is_left_behind_not_fatal(bindings: Callable[...,
 
 
 def test_untrusted_certificate_says_how_to_trust_it(
-    https_service: PrivateService, bindings: Callable[..., Binding]
+    https_service: PrivateService, make_binding: Callable[..., Binding]
 ) -> None:
-    api = bindings(https_service.port, tls=True)
+    api = make_binding(https_service.port, tls=True)
     with pytest.raises(ProxySSLError) as info:
         api.fetch(f"https://{NAME}/")  # the system store does not know the test CA
     message = str(info.value)
@@ -494,44 +478,44 @@ def test_untrusted_certificate_says_how_to_trust_it(
 
 
 def test_wrong_name_certificate_says_what_is_checked(
-    https_service: PrivateService, bindings: Callable[..., Binding]
+    https_service: PrivateService, make_binding: Callable[..., Binding]
 ) -> None:
     with pytest.raises(ProxySSLError) as info:
-        bindings(https_service.port, tls=True).fetch("https://wrong.company.local/", verify=https_service.ca_path)
+        make_binding(https_service.port, tls=True).fetch("https://wrong.company.local/", verify=https_service.ca_path)
     message = str(info.value)
     assert "URL's host" in message and "verify_ca" in message
     assert "--cacert" not in message  # the CA is trusted; the name is the problem
 
 
-def test_refused_direct_connection_asks_whether_the_service_runs(bindings: Callable[..., Binding]) -> None:
+def test_refused_direct_connection_asks_whether_the_service_runs(make_binding: Callable[..., Binding]) -> None:
     port = closed_port()
     with pytest.raises(ProxyConnectionError) as info:
-        bindings(port).fetch(f"http://{NAME}/")
+        make_binding(port).fetch(f"http://{NAME}/")
     message = str(info.value)
     assert message.startswith("ProxyError: connection_refused (")
     assert f"127.0.0.1:{port}: is the service running at that address" in message
 
 
-def test_twin_a_refused_tunnel_does_not_blame_the_service(bindings: Callable[..., Binding]) -> None:
+def test_twin_a_refused_tunnel_does_not_blame_the_service(make_binding: Callable[..., Binding]) -> None:
     port = closed_port()
     with pytest.raises(ProxyConnectionError) as info:
-        bindings(8080, tunnel=f"http://127.0.0.1:{port}").fetch(f"http://{NAME}/")
+        make_binding(8080, tunnel=f"http://127.0.0.1:{port}").fetch(f"http://{NAME}/")
     message = str(info.value)
     assert message.startswith("ProxyError: connection_refused (")
     assert f"tunnel http://127.0.0.1:{port} refused the connection" in message
     assert "is the service running" not in message
 
 
-def test_check_gives_the_same_advice(https_service: PrivateService, bindings: Callable[..., Binding]) -> None:
+def test_check_gives_the_same_advice(https_service: PrivateService, make_binding: Callable[..., Binding]) -> None:
     # vpc-requests check probes with its own handshake: same advice as a fetch
-    (refused,) = probe_binding(bindings(closed_port()), timeout=2)
+    (refused,) = probe_binding(make_binding(closed_port()), timeout=2)
     assert refused.code == "connection_refused"
     assert "is the service running at that address" in refused.detail
-    (untrusted,) = probe_binding(bindings(https_service.port, tls=True), timeout=2)
+    (untrusted,) = probe_binding(make_binding(https_service.port, tls=True), timeout=2)
     assert untrusted.code == "tls_certificate_error"
     assert "--cacert" in untrusted.detail and "verify=" in untrusted.detail
     # the twin: given the CA, the same probe passes
-    (trusted,) = probe_binding(bindings(https_service.port, tls=True), timeout=2, verify=https_service.ca_path)
+    (trusted,) = probe_binding(make_binding(https_service.port, tls=True), timeout=2, verify=https_service.ca_path)
     assert trusted.result == "OK", trusted.detail
 
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import eventually
+from helpers import eventually, popen, reap
 from servers import Unresponsive, closed_port
 from tcp_servers import EchoServer, read_all, roundtrip
 
@@ -171,37 +171,51 @@ def project(tmp_path: Path, echo: EchoServer) -> Path:
 
 
 def start(project: Path, *args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
-    process = subprocess.Popen(
+    """``vpc-requests forward DB ARGS`` in a child that stops on SIGINT whatever
+    this process inherited (see helpers.popen); the caller reaps it."""
+    process = popen(
         [sys.executable, "-m", "vpc_requests", "forward", "DB", *args], cwd=project,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("forwarding 127.0.0.1:"), (line, process.stderr.read() if process.stderr else "")
-    port = int(line.split()[1].rpartition(":")[2])
-    assert "-> DB (127.0.0.1:" in line and "via direct" in line
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("forwarding 127.0.0.1:"), (line, process.stderr.read() if process.stderr else "")
+        port = int(line.split()[1].rpartition(":")[2])
+        assert "-> DB (127.0.0.1:" in line and "via direct" in line
+    except BaseException:
+        reap(process)
+        raise
     return process, (LOOP, port)
 
 
 def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str]:
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
+    """Send ``signum``; the exit status and stderr once the child has ended
+    (killed and reaped if it has not ended within a minute)."""
+    try:
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        reap(process)
     return process.returncode, err
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
 def test_cli_forward_serves_eight_clients_and_stops_cleanly(project, echo, signum, status) -> None:
     process, address = start(project, "--listen", "127.0.0.1:0")
+    held = None
     try:
         assert run_clients(address) == [f"client {i} ".encode() * 5000 for i in range(CLIENTS)]
         held = socket.create_connection(address, timeout=60)  # a pipe still open at the stop
         held.sendall(b"x")
         assert held.recv(1) == b"x"
-    finally:
         code, err = stop(process, signum)
-    assert (code, err) == (status, "")  # no traceback, nothing on stderr
-    assert read_all(held) == b""
-    held.close()
-    assert echo.connections == CLIENTS + 1
+        assert (code, err) == (status, "")  # no traceback, nothing on stderr
+        assert read_all(held) == b""
+    finally:
+        reap(process)
+        if held is not None:
+            held.close()
+    assert eventually(lambda: echo.connections == CLIENTS + 1)
 
 
 def test_cli_forward_listens_on_the_service_port_when_it_is_free(project) -> None:
@@ -219,8 +233,9 @@ def test_cli_forward_takes_another_port_when_the_service_port_is_taken(project, 
     try:
         assert address[1] != echo.port
         assert run_clients(address, 1) == [b"client 0 " * 5000]
-    finally:
         code, _ = stop(process, signal.SIGTERM)
+    finally:
+        reap(process)
     assert code == 0
 
 

@@ -13,9 +13,10 @@ included, exactly as with plain requests.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -78,8 +79,9 @@ def debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-def binding_to(port: int, **kwargs: object) -> Binding:
-    return Binding("LOG", VPCService(ipv4="127.0.0.1", http_port=port), **kwargs)
+@pytest.fixture
+def binding_to(make_binding: Callable[..., Binding]) -> Callable[..., Binding]:
+    return functools.partial(make_binding, name="LOG")
 
 
 def ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -110,7 +112,7 @@ def lines(caplog: pytest.LogCaptureFixture) -> list[re.Match[str]]:
 
 def test_successful_exchanges_log_one_line_each_and_no_secret(
     service: PrivateService, debug: pytest.LogCaptureFixture
-) -> None:
+, binding_to) -> None:
     binding = binding_to(service.port)
     response = binding.fetch(URL, headers=HEADERS, body=SECRETS["body"], method="POST")
     assert SECRETS["response"] in response.text and SECRETS["body"] in response.text
@@ -130,7 +132,9 @@ def test_successful_exchanges_log_one_line_each_and_no_secret(
     assert leaks(ours(debug)) == []
 
 
-def test_failures_log_their_code_and_no_secret(service: PrivateService, debug: pytest.LogCaptureFixture) -> None:
+def test_failures_log_their_code_and_no_secret(
+    service: PrivateService, debug: pytest.LogCaptureFixture, binding_to
+) -> None:
     failures: list[BaseException] = []
     with pytest.raises(ProxyError) as refused:
         binding_to(closed_port()).fetch(URL, headers=HEADERS, body=SECRETS["body"], method="POST")
@@ -168,7 +172,7 @@ def test_adapter_on_a_plain_session_logs_the_same_way(service: PrivateService, d
     assert leaks(ours(debug)) == []
 
 
-def test_nothing_is_logged_above_debug(service: PrivateService, caplog: pytest.LogCaptureFixture) -> None:
+def test_nothing_is_logged_above_debug(service: PrivateService, caplog: pytest.LogCaptureFixture, binding_to) -> None:
     caplog.set_level(logging.INFO)
     binding_to(service.port).fetch(URL, headers=HEADERS)
     with pytest.raises(ProxyError):
@@ -178,7 +182,7 @@ def test_nothing_is_logged_above_debug(service: PrivateService, caplog: pytest.L
 
 def test_twin_the_scan_finds_a_secret_where_one_is_logged(
     service: PrivateService, debug: pytest.LogCaptureFixture
-) -> None:
+, binding_to) -> None:
     binding_to(service.port).fetch(URL, headers=HEADERS)
     urllib3_records = [r for r in debug.records if r.name.startswith("urllib3")]
     assert ("urllib3.connectionpool", SECRETS["query"]) in leaks(urllib3_records)

@@ -35,9 +35,8 @@ class RecordingAdapter(BaseAdapter):
 
 
 @pytest.fixture
-def binding(http_service: PrivateService):
-    with Binding("PRIVATE_API", VPCService(ipv4="127.0.0.1", http_port=http_service.port)) as b:
-        yield b
+def binding(http_service: PrivateService, make_binding):
+    return make_binding(http_service)
 
 
 def test_mapped_host_goes_through_binding_port_ignored(http_service, binding) -> None:

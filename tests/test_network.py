@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import contacted
+from helpers import contacted, popen, reap
 from servers import Asked, Socks5Server, closed_port
 from tcp_servers import EchoServer, roundtrip
 
@@ -277,7 +277,7 @@ def test_cli_forward_to_an_address_in_the_network(project) -> None:
     import sys
 
     with EchoServer() as echo:
-        process = subprocess.Popen(
+        process = popen(
             [sys.executable, "-m", "vpc_requests", "forward", "MESH", "--to", f"{LOOP}:{echo.port}",
              "--listen", "127.0.0.1:0"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -287,9 +287,10 @@ def test_cli_forward_to_an_address_in_the_network(project) -> None:
             local = (LOOP, int(line.split()[1].rpartition(":")[2]))
             with socket.create_connection(local, timeout=60) as sock:
                 assert roundtrip(sock, b"mesh") == b"mesh"
-        finally:
             process.send_signal(signal.SIGTERM)
             _, err = process.communicate(timeout=60)
+        finally:
+            reap(process)
     assert (process.returncode, err) == (0, "")
 
 

@@ -6,7 +6,6 @@ record what they saw."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,7 +72,8 @@ def test_direct_http_and_https_ok(plain: PrivateService, tls: SNIService) -> Non
     assert http.connect_ms is not None and http.tls_ms is None
     assert https.connect_ms is not None and https.tls_ms is not None
     assert http.tunnel == TunnelProbe(None, None, "direct connection: no tunnel")
-    assert plain.connections == 1 and plain.seen == []  # a TCP probe: no request
+    # a TCP probe: no request (its connection counted once the accept loop gets a core)
+    assert eventually(lambda: plain.connections == 1) and plain.seen == []
 
 
 def test_direct_hostname_sends_its_sni(tls: SNIService, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,10 +212,10 @@ def test_refused() -> None:
 def test_connect_timeout() -> None:
     with BacklogFull() as backlog:
         service = VPCService(ipv4="127.0.0.1", http_port=backlog.port)
-        started = time.monotonic()
+        # the connect hangs (SYN dropped): only the timeout ends it, and a
+        # probe that ignored it would hang until pytest-timeout
         [probe] = probe_binding(Binding("API", service), timeout=0.2)
     assert (probe.result, probe.code) == ("FAIL", "connection_timeout")
-    assert time.monotonic() - started < 2
 
 
 def test_missing_ca_bundle_is_an_error_before_probing(plain: PrivateService, tmp_path: Path) -> None:
@@ -292,7 +292,7 @@ def test_through_http_connect(plain: PrivateService, tls: SNIService) -> None:
     assert probes[0].transport == f"HTTP CONNECT proxy 127.0.0.1:{proxy.port}"
     assert eventually(lambda: tls.snis == [None])  # an IP service: no SNI, no name to check
     assert probes[1].certificate == "chain_no_name"
-    assert plain.connections == 1 and plain.seen == []
+    assert eventually(lambda: plain.connections == 1) and plain.seen == []
 
 
 def test_through_https_connect_tls_in_tls(ca: Any, tls: SNIService, tmp_path: Path,

@@ -356,7 +356,10 @@ def read_services_text(text: str) -> dict[str, VPCService]:
 
 
 def _toml_services(text: str) -> list[dict[str, Any]]:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the package's own dependency before 3.11
+        import tomli as tomllib
 
     return list(tomllib.loads(text)["services"])
 

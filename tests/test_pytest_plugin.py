@@ -20,7 +20,16 @@ pytest_plugins = ["pytester"]
 #: Whether pytest loads the plugin by itself (``pip install -e .`` with this
 #: setup.cfg); if not, the runs ask for it with ``-p`` (asking for it both
 #: ways would register it twice).
-AUTOLOADED = any(ep.value == "vpc_requests.pytest_plugin" for ep in entry_points(group="pytest11"))
+def _pytest11() -> list[str]:
+    found = entry_points()
+    if hasattr(found, "select"):  # Python 3.10 and later
+        group = found.select(group="pytest11")
+    else:  # Python 3.9: a dict of groups
+        group = found.get("pytest11", ())  # type: ignore[attr-defined]
+    return [ep.value for ep in group]
+
+
+AUTOLOADED = "vpc_requests.pytest_plugin" in _pytest11()
 WITH_PLUGIN = [] if AUTOLOADED else ["-p", "vpc_requests.pytest_plugin"]
 WITHOUT_PLUGIN = ["-p", "no:vpc_requests"] if AUTOLOADED else []
 COMMON = ["-p", "no:cacheprovider", "-W", "error"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 
 import pytest
 import requests
@@ -16,6 +15,10 @@ from vpc_requests import Binding, ProxyConnectTimeout, ProxyError, VPCService
 from vpc_requests._transport.resolver import Resolver, parse_server, resolver_for
 
 NAME = "internal-api.company.local"
+#: Timeouts where an answer is expected: a DNS server thread on a loaded
+#: machine may answer late, and only a failing test waits this out.
+GENEROUS = 60.0
+
 LOOP = "127.0.0.1"
 
 
@@ -47,7 +50,7 @@ def test_resolver_ips_entries(entry, expected):
 
 def test_a_name_only_the_resolver_knows_is_reached(dns, http_service):
     api = direct(dns, http_service.port)
-    response = api.fetch(f"http://{NAME}/users")
+    response = api.fetch(f"http://{NAME}/users", timeout=GENEROUS)
     assert response.status_code == 200
     assert http_service.seen[0].host == NAME
     assert (dns.count(NAME, "A"), dns.count(NAME, "AAAA")) == (1, 1)
@@ -56,7 +59,7 @@ def test_a_name_only_the_resolver_knows_is_reached(dns, http_service):
 def test_the_answer_is_kept_for_its_ttl(dns, http_service):
     api = direct(dns, http_service.port)
     for _ in range(3):
-        api.fetch(f"http://{NAME}/")
+        api.fetch(f"http://{NAME}/", timeout=GENEROUS)
         api.close()  # a new connection, so a new dial each time
     assert len(http_service.seen) == 3
     assert dns.count(NAME, "A") == 1
@@ -66,7 +69,7 @@ def test_a_zero_ttl_answer_is_not_kept(http_service):
     with DNSServer({NAME: [LOOP]}, ttl=0) as server:
         api = direct(server, http_service.port)
         for _ in range(3):
-            api.fetch(f"http://{NAME}/")
+            api.fetch(f"http://{NAME}/", timeout=GENEROUS)
             api.close()
         assert server.count(NAME, "A") == 3
 
@@ -75,15 +78,15 @@ def test_an_answer_expires_after_its_ttl():
     now = [1000.0]
     with DNSServer({NAME: [LOOP, "::1"]}, ttl=60) as server:
         resolver = Resolver([server.address], clock=lambda: now[0])
-        assert resolver.resolve(NAME, 2) == ("::1", LOOP)  # IPv6 first
+        assert resolver.resolve(NAME, GENEROUS) == ("::1", LOOP)  # IPv6 first
         now[0] += 59
-        resolver.resolve(NAME, 2)
+        resolver.resolve(NAME, GENEROUS)
         assert server.count(NAME, "A") == 1
         now[0] += 2
-        resolver.resolve(NAME, 2)
+        resolver.resolve(NAME, GENEROUS)
         assert server.count(NAME, "A") == 2
         resolver.clear()
-        resolver.resolve(NAME, 2)
+        resolver.resolve(NAME, GENEROUS)
         assert server.count(NAME, "A") == 3
 
 
@@ -95,7 +98,7 @@ def test_concurrent_lookups_share_one_query():
 
         def lookup() -> None:
             start.wait()
-            results.append(resolver.resolve(NAME, 5))
+            results.append(resolver.resolve(NAME, GENEROUS))
 
         threads = [threading.Thread(target=lookup) for _ in range(10)]
         for thread in threads:
@@ -113,7 +116,7 @@ def test_concurrent_lookups_of_a_missing_name_all_fail_from_one_query():
 
         def lookup() -> None:
             try:
-                resolver.resolve("nope.company.local", 5)
+                resolver.resolve("nope.company.local", GENEROUS)
             except ProxyError as exc:
                 errors.append(exc)
 
@@ -127,7 +130,8 @@ def test_concurrent_lookups_of_a_missing_name_all_fail_from_one_query():
 
 
 def test_nxdomain_is_dns_error(dns, http_service):
-    error = caught(direct(dns, http_service.port, "nope.company.local").fetch, "http://nope.company.local/")
+    error = caught(direct(dns, http_service.port, "nope.company.local").fetch, "http://nope.company.local/",
+                   timeout=GENEROUS)
     assert isinstance(error, requests.ConnectionError)
     assert error.code == "dns_error"
     assert str(error).startswith("ProxyError: dns_error (binding 'API'")
@@ -137,27 +141,34 @@ def test_nxdomain_is_dns_error(dns, http_service):
 
 def test_a_name_without_addresses_is_dns_error(http_service):
     with DNSServer({NAME: []}) as server:
-        error = caught(direct(server, http_service.port).fetch, f"http://{NAME}/")
+        error = caught(direct(server, http_service.port).fetch, f"http://{NAME}/", timeout=GENEROUS)
     assert error.code == "dns_error"
     assert "no A or AAAA record" in str(error)
 
 
-def test_a_silent_resolver_is_dns_timeout_within_the_connect_timeout(http_service):
+def test_a_silent_resolver_is_dns_timeout_within_the_connect_timeout(http_service, monkeypatch):
+    # What bounded the lookup (the timeout it was given), not how long it took.
+    given: list[float | None] = []
+    original = Resolver.resolve
+
+    def resolve(self: Resolver, name: str, timeout: float | None = None) -> tuple[str, ...]:
+        given.append(timeout)
+        return original(self, name, timeout)
+
+    monkeypatch.setattr(Resolver, "resolve", resolve)
     with DNSServer({NAME: [LOOP]}, silent=True) as server:
-        started = time.monotonic()
-        error = caught(direct(server, http_service.port).fetch, f"http://{NAME}/", timeout=(0.5, 5))
-        elapsed = time.monotonic() - started
+        error = caught(direct(server, http_service.port).fetch, f"http://{NAME}/", timeout=(0.5, 60))
     assert isinstance(error, ProxyConnectTimeout) and isinstance(error, requests.ConnectTimeout)
     assert error.code == "dns_timeout"
     assert f"no answer for {NAME} from resolver_ips {server.address}" in str(error)
-    assert elapsed < 2
+    assert len(given) == 1 and given[0] is not None and 0 < given[0] <= 0.5  # the connect timeout's
     assert http_service.seen == []
 
 
 def test_ipv6_answer_first_then_ipv4_fallback(http_service):
     # ::1 has nothing listening on the service's port: the IPv4 answer is used.
     with DNSServer({NAME: ["::1", LOOP]}) as server:
-        assert direct(server, http_service.port).fetch(f"http://{NAME}/").status_code == 200
+        assert direct(server, http_service.port).fetch(f"http://{NAME}/", timeout=GENEROUS).status_code == 200
         assert server.count(NAME, "AAAA") == 1
 
 
@@ -169,7 +180,7 @@ def test_socks5_resolves_with_resolver_ips_and_sends_the_address(https_service):
     ) as socks:
         service = VPCService(hostname=NAME, resolver_ips=[server.address])
         api = Binding("API", service, tunnel=f"socks5://{LOOP}:{socks.port}")
-        assert api.fetch(f"https://{NAME}/", verify=https_service.ca_path).status_code == 200
+        assert api.fetch(f"https://{NAME}/", verify=https_service.ca_path, timeout=GENEROUS).status_code == 200
         assert socks.asked == [Asked("10.0.1.50", 443, "ipv4")]
         assert https_service.seen[0].sni == NAME
         assert server.count(NAME, "A") == 1
@@ -181,14 +192,14 @@ def test_socks5h_leaves_resolution_to_the_tunnel_end(http_service):
     ) as socks:
         service = VPCService(hostname=NAME, resolver_ips=[server.address])
         api = Binding("API", service, tunnel=f"socks5h://{LOOP}:{socks.port}")
-        assert api.fetch(f"http://{NAME}/").status_code == 200
+        assert api.fetch(f"http://{NAME}/", timeout=GENEROUS).status_code == 200
         assert socks.asked == [Asked(NAME, 80, "domain")]
         assert sum(server.queries.values()) == 0
 
 
 def test_without_resolver_ips_the_system_resolver_is_used(http_service):
     api = Binding("API", VPCService(hostname="localhost", http_port=http_service.port))
-    assert api.fetch(f"http://{NAME}/").status_code == 200
+    assert api.fetch(f"http://{NAME}/", timeout=GENEROUS).status_code == 200
 
 
 def test_resolvers_are_shared_per_server_list():
@@ -215,7 +226,7 @@ def test_a_forked_child_resolves_with_fresh_locks(dns):
         pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
-            code = 0 if resolver.resolve(NAME, 2) == (LOOP,) else 1
+            code = 0 if resolver.resolve(NAME, GENEROUS) == (LOOP,) else 1
         except BaseException:
             code = 2
         os._exit(code)

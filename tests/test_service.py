@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vpc_requests._errors import ConfigError
-from vpc_requests._model.service import API_FIELDS, CERT_VERIFICATION_MODES, VPCService
+from vpc_requests._model.modes import CERT_VERIFICATION_MODES
+from vpc_requests._model.service import API_FIELDS, VPCService
 
 HOST = "internal-api.company.local"
 TUNNEL = "0e8b7c2a-1f3d-4c5e-9a6b-7d8e9f0a1b2c"

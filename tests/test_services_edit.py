@@ -16,18 +16,22 @@ from pathlib import Path
 
 import filelock
 import pytest
+from helpers import reap
 
 from vpc_requests import VPCService
 from vpc_requests._cli.cli import main
 from vpc_requests._config.services_file import (
     LockTimeout,
     ServiceInUse,
+    ServicesFile,
     bindings_using,
     create_service,
     delete_service,
     lock_path,
     locked,
+    lookup,
     read_services,
+    refers_to,
     update_service,
     write_atomic,
 )
@@ -81,10 +85,7 @@ _STARTED: list[subprocess.Popen[bytes]] = []
 def _no_editor_outlives_its_test() -> Iterator[None]:
     yield
     while _STARTED:
-        process = _STARTED.pop()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        reap(_STARTED.pop())
 
 
 def start(folder: Path, edit: tuple[str, ...], index: int) -> tuple[subprocess.Popen[bytes], Path]:
@@ -194,7 +195,7 @@ def test_the_lock_is_free_again_after_an_edit_and_after_a_failed_one(folder: Pat
     with pytest.raises(ConfigError, match="no service 'nope'"):
         update_service(path, "nope", http_port=81)
     update_service(path, "a", http_port=81)
-    with locked(path, timeout=0.5):  # not left held by either edit
+    with locked(path, timeout=30):  # not left held by either edit (a held lock: LockTimeout)
         pass
 
 
@@ -398,3 +399,20 @@ def test_delete_of_a_bound_service_raises_service_in_use(folder: Path) -> None:
     assert path.read_text() == SERVICES
     assert delete_service(path, "b", bound_in=folder / "wrangler.toml").name == "b"  # the twin: unbound
     assert delete_service(path, "a").name == "a"  # no bound_in: not looked at
+
+
+def test_a_reference_by_id_ignores_a_service_name_beside_it() -> None:
+    a = VPCService(hostname="a.internal", service_id="id-a", name="shared")
+    b = VPCService(hostname="b.internal", service_id="id-b", name="b")
+    services = ServicesFile("services.toml", {"id-a": a, "id-b": b}, {})
+    assert lookup(services, "id-a", "b") == [a]
+    assert not refers_to(b, "id-a", "b")  # the binding is bound to id-a, whatever its service says
+
+
+def test_a_reference_by_name_finds_every_service_of_that_name() -> None:
+    a = VPCService(hostname="a.internal", service_id="id-a", name="shared")
+    b = VPCService(hostname="b.internal", service_id="id-b", name="shared")
+    services = ServicesFile("services.toml", {"id-a": a, "id-b": b}, {})
+    assert lookup(services, None, "shared") == [a, b]
+    assert lookup(services, None, "id-a") == []  # a name is never matched against ids
+    assert lookup(services, None, None) == []

@@ -56,7 +56,9 @@ _T = TypeVar("_T")
 
 def basic_auth_header(username: str | bytes, password: str | bytes) -> str:
     """The ``Basic ...`` value requests itself makes from a proxy URL's
-    credentials, so that the adapter recognises exactly that header (S9).
+    credentials, so that the adapter recognises exactly that header (S9);
+    the CONNECT tunnel's ``Proxy-Authorization`` is made by it too (from
+    UTF-8 bytes, which it does not re-encode).
 
     ``requests.auth._basic_auth_str``, requests 2.32.3-2.34.2. If it moves or
     changes its encoding (latin-1), proxy credentials requests adds on a

@@ -14,7 +14,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Any
+from typing import TypeVar
 
 __all__ = ["LoopbackServer", "family", "shutdown"]
 
@@ -46,6 +46,9 @@ def shutdown(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except (OSError, ValueError):
         pass
+
+
+_Server = TypeVar("_Server", bound="LoopbackServer")
 
 
 class LoopbackServer:
@@ -87,7 +90,7 @@ class LoopbackServer:
 
     # -- lifecycle
 
-    def start(self) -> Any:
+    def start(self: _Server) -> _Server:
         """Start listening (a no-op when already running).
 
         :returns: the server.
@@ -137,7 +140,7 @@ class LoopbackServer:
             if sock is not None:
                 sock.close()
 
-    def __enter__(self) -> Any:
+    def __enter__(self: _Server) -> _Server:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -36,11 +36,13 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 import h11
 
 from ._loopback import LoopbackServer
+from ._model.hosts import host_port
 
 if TYPE_CHECKING:
     import trustme
@@ -230,7 +232,7 @@ class _ChainedSNI:
         return self.previous(ssl_socket, server_name, ctx)
 
 
-def _require_trustme() -> Any:
+def _require_trustme() -> ModuleType:
     try:
         import trustme
     except ImportError as exc:
@@ -353,8 +355,7 @@ class PrivateService(LoopbackServer):
     @property
     def url(self) -> str:
         """``http[s]://host:port`` of the listener itself (IPv6 bracketed)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'https' if self.tls else 'http'}://{host}:{self._port}"
+        return f"{'https' if self.tls else 'http'}://{host_port(self.host, self._port)}"
 
     @property
     def ca_path(self) -> str:

@@ -29,6 +29,7 @@ from urllib3.util import Timeout
 from .._compat import copy_headers, set_request_cookies
 from .._errors import AbortError, ProxyError, RedirectError
 from .._errors import error_response as _error_response
+from .._model.modes import ErrorMode, RedirectMode, error_mode, redirect_mode
 from .._model.service import VPCService
 from .._transport import abort
 from .._transport.abort import AbortSignal
@@ -52,11 +53,9 @@ _REQUEST_KWARGS = frozenset(
     {"params", "json", "files", "auth", "cookies", "hooks", "timeout", "stream",
      "verify", "cert", "data", "allow_redirects", "proxies"}
 )
-_REDIRECT_MODES = ("follow", "manual", "error")
 # What HTTPAdapter.send makes of timeout=None on every call (urllib3 clones it
 # per connection, so one instance serves every fetch).
 _NO_TIMEOUT = Timeout(connect=None, read=None)
-_ERROR_MODES = ("raise", "response")
 
 
 class Binding:
@@ -82,13 +81,12 @@ class Binding:
         service: VPCService,
         *,
         tunnel: str | None = None,
-        errors: str = "raise",
+        errors: ErrorMode = "raise",
         **adapter_kwargs: Any,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a binding's name must be a non-empty str, got {name!r}")
-        if errors not in _ERROR_MODES:
-            raise ValueError(f"errors must be one of {', '.join(_ERROR_MODES)}; got {errors!r}")
+        errors = error_mode(errors)
         self._name = name
         self._service = service
         self._tunnel = tunnel
@@ -186,7 +184,7 @@ class Binding:
         headers: HeadersType = None,
         body: Any = None,
         signal: AbortSignal | None = None,
-        redirect: str = "follow",
+        redirect: RedirectMode = "follow",
         **kwargs: Any,
     ) -> Response:
         """Make a request through this binding, as ``env.BINDING.fetch()``.
@@ -218,8 +216,7 @@ class Binding:
         if kwargs and not _REQUEST_KWARGS.issuperset(kwargs):
             unknown = set(kwargs) - _REQUEST_KWARGS
             raise TypeError(f"fetch() got an unexpected keyword argument {sorted(unknown)[0]!r}")
-        if redirect not in _REDIRECT_MODES:
-            raise ValueError(f"redirect must be one of {', '.join(_REDIRECT_MODES)}; got {redirect!r}")
+        redirect = redirect_mode(redirect)
         if "data" in kwargs:
             if body is not None:
                 raise TypeError("fetch() takes body= or data=, not both")

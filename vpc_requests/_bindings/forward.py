@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import logging
 import selectors
 import signal
@@ -31,6 +30,7 @@ import time
 from collections.abc import Iterator
 from typing import Callable, TextIO
 
+from .._model.hosts import host_port, ip_literal
 from .._transport.abort import AbortController, AbortSignal
 
 __all__ = ["Connect", "Forwarder", "ListenAddress", "check_listen", "forwarding", "is_loopback", "open_forwarder",
@@ -72,10 +72,8 @@ def is_loopback(host: str) -> bool:
     """Whether ``host`` is ``localhost`` or a loopback address."""
     if host.lower().rstrip(".") == "localhost":
         return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+    address = ip_literal(host)
+    return address is not None and address.is_loopback
 
 
 def check_listen(listen: ListenAddress, allow_remote: bool) -> str | None:
@@ -88,7 +86,7 @@ def check_listen(listen: ListenAddress, allow_remote: bool) -> str | None:
     host, port = listen
     if is_loopback(host):
         return None
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    shown = host_port(host, port)
     if not allow_remote:
         raise ValueError(
             f"refusing to listen on {shown}: it is not a loopback address, so anyone who reaches "

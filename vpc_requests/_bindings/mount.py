@@ -18,7 +18,6 @@ copies and pickles. Nothing outside a redirect chain is affected.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any, Union
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from requests.adapters import BaseAdapter
 from requests.models import PreparedRequest, Response
 
 from .._errors import ConfigError
+from .._model.hosts import ip_literal
 from .binding import Binding
 from .confine import Router, confine, normal_host
 from .network import NetworkBinding
@@ -177,7 +177,7 @@ def _host_key(host: str) -> str:
     port or path would never match, and its requests would silently go out
     as plain requests)."""
     bare = host.strip("[]") if isinstance(host, str) else ""
-    if not bare or any(c in bare for c in "/@?# \t") or (":" in bare and not _is_ipv6(bare)):
+    if not bare or any(c in bare for c in "/@?# \t") or (":" in bare and _ip_version(bare) != 6):
         raise ConfigError(
             f"mount(): hosts key {host!r} is not a host; give the URL's host only, "
             "without scheme, port or path, such as 'internal-api.company.local'",
@@ -186,8 +186,6 @@ def _host_key(host: str) -> str:
     return normal_host(host)
 
 
-def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
+def _ip_version(host: str) -> int | None:
+    address = ip_literal(host)
+    return None if address is None else address.version

@@ -29,13 +29,16 @@ from requests.models import PreparedRequest
 from requests.utils import default_headers
 
 from .._errors import ConfigError, RoutingError
+from .._model.hosts import DEFAULT_PORTS, is_ip
+from .._model.modes import DEFAULT_CERT_VERIFICATION_MODE, ErrorMode, error_mode
 from .._model.service import VPCService
 from .._transport.abort import AbortSignal
 from .._transport.adapter import VPCServiceAdapter, pool_key, route_of
 from .._transport.connection import Dialer, VPCHTTPConnectionPool, VPCHTTPSConnectionPool
 from .._transport.retry import default_retry
-from .._transport.routing import DEFAULT_PORTS, Route, is_ip, route
+from .._transport.routing import Route, route
 from .._transport.tcp import Address, address_host, open_connection
+from .._transport.tls import CertificateFiles
 from .._transport.tls import pool_kwargs as tls_pool_kwargs
 from .._transport.tunnels import describe_transport, parse_tunnel, require_socks
 from .._util import forks
@@ -44,7 +47,6 @@ from .forward import ListenAddress, forwarding
 
 __all__ = ["NetworkAdapter", "NetworkBinding", "destination"]
 
-_ERROR_MODES = ("raise", "response")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -104,15 +106,14 @@ class NetworkAdapter(VPCServiceAdapter):
         binding: str | None = None,
         tunnel: str | None = None,
         *,
-        errors: str = "raise",
+        errors: ErrorMode = "raise",
         **kwargs: Any,
     ) -> None:
-        if errors not in _ERROR_MODES:
-            raise ValueError(f"errors must be one of {', '.join(_ERROR_MODES)}; got {errors!r}")
+        errors = error_mode(errors)
         if parse_tunnel(tunnel).kind == "socks":
             require_socks()
         self.service = _ANY
-        self.certificates: dict[str, Any] = {}  # a network has no tls_settings: the default store
+        self.certificates: dict[str, CertificateFiles] = {}  # a network has no tls_settings: the default store
         self.binding = binding
         self.tunnel = tunnel
         self.errors = errors
@@ -169,7 +170,7 @@ class NetworkAdapter(VPCServiceAdapter):
         host_params = {"scheme": where.scheme, "host": where.connect_host, "port": where.port}
         extra: dict[str, Any] = {"vpc_dialer": self.dialer(where.connect_host, where.port, where.scheme)}
         if where.server_hostname is not None:
-            extra.update(tls_pool_kwargs(where.server_hostname, "verify_full", verify, cert))
+            extra.update(tls_pool_kwargs(where.server_hostname, DEFAULT_CERT_VERIFICATION_MODE, verify, cert))
         return host_params, extra
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -200,13 +201,12 @@ class NetworkBinding(Binding):
         tunnel: str | None = None,
         tunnel_id: str | None = None,
         network_id: str | None = None,
-        errors: str = "raise",
+        errors: ErrorMode = "raise",
         **adapter_kwargs: Any,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a binding's name must be a non-empty str, got {name!r}")
-        if errors not in _ERROR_MODES:
-            raise ValueError(f"errors must be one of {', '.join(_ERROR_MODES)}; got {errors!r}")
+        errors = error_mode(errors)
         self._name = name
         self._tunnel = tunnel
         self._errors = errors

@@ -58,7 +58,9 @@ from .._config.services_file import (
 )
 from .._config.wrangler import find_wrangler_file
 from .._errors import ProxyError, VPCError
-from .._model.service import APP_PROTOCOLS, CERT_VERIFICATION_MODES, SERVICE_TYPES, VPCService
+from .._model.hosts import host_port
+from .._model.modes import APP_PROTOCOLS, CERT_VERIFICATION_MODES, DEFAULT_CERT_VERIFICATION_MODE, SERVICE_TYPES
+from .._model.service import VPCService
 from .._transport.tunnels import parse_tunnel
 from .._version import __version__
 from .jobs import run_fetch_many
@@ -217,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
+def _add_common(parser: argparse.ArgumentParser, default: str | None) -> None:
     """The global options, named as wrangler names them. Subcommands get
     them with a ``SUPPRESS`` default, so that a value given before the
     subcommand is not reset by its absence after it."""
@@ -345,7 +347,7 @@ def _add_service_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-port", type=int, metavar="PORT", help="an http service's port for http URLs")
     parser.add_argument("--https-port", type=int, metavar="PORT", help="an http service's port for https URLs")
     parser.add_argument("--cert-verification-mode", choices=CERT_VERIFICATION_MODES,
-                        help="how the origin's certificate is checked (default: verify_full)")
+                        help=f"how the origin's certificate is checked (default: {DEFAULT_CERT_VERIFICATION_MODE})")
     parser.add_argument("--certificate-authority", metavar="CERT_ID",
                         help="id of an uploaded CA certificate the origin's certificate must chain to "
                              "(needs a verification mode other than disabled); map it to a local file "
@@ -382,7 +384,7 @@ def _check_service_flags(args: argparse.Namespace, current: VPCService | None = 
     if kind == "tcp" and fields.get("tcp_port", current.tcp_port if current is not None else None) is None:
         raise UsageError("tcp services require a --tcp-port")
     mode = fields.get("cert_verification_mode") or (
-        current.cert_verification_mode if current is not None else CERT_VERIFICATION_MODES[0])
+        current.cert_verification_mode if current is not None else DEFAULT_CERT_VERIFICATION_MODE)
     authority = fields.get("certificate_authority") or (current.certificate_authority if current else None)
     if authority and mode == "disabled":
         raise UsageError(f"--certificate-authority {authority} needs a --cert-verification-mode other than "
@@ -926,7 +928,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
             warn=lambda text: _say(f"warning: {text}"))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    shown = "[{}]:{}".format(*forwarder.address) if ":" in forwarder.address[0] else "{}:{}".format(*forwarder.address)
+    shown = host_port(*forwarder.address)
     return serve(forwarder, f"forwarding {shown} -> {binding.name} ({where}); Ctrl-C to stop", sys.stdout)
 
 

@@ -20,7 +20,6 @@ tunnel or what lies behind it is at fault.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import socket
 import ssl
 import time
@@ -30,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 from urllib3.util.ssl_ import ssl_wrap_socket
 
 from .._errors import ConfigError, ProxyError, advice, classify
+from .._model.hosts import host_port, ip_literal, is_ip
+from .._model.modes import CertVerificationMode
 from .._model.service import VPCService
 from .._transport.connection import Dialer
-from .._transport.routing import is_ip
 from .._transport.tls import pool_kwargs
 from .._transport.tunnels import describe_transport, parse_tunnel, probe_tunnel
 
@@ -233,16 +233,16 @@ def _tls_plan(service: VPCService, name: str | None, verify: bool | str) -> _TLS
 def _server_name(value: str) -> str:
     """A ``server_name`` as a TLS client sends it: a DNS name (validated as
     a service's hostname) or an IP (no SNI then)."""
-    text = value[1:-1] if value.startswith("[") and value.endswith("]") else value
-    if is_ip(text):
-        return str(ipaddress.ip_address(text))
+    address = ip_literal(value)
+    if address is not None:
+        return str(address)
     try:
         return VPCService(hostname=value).hostname.rstrip(".")  # type: ignore[union-attr]
     except ConfigError as exc:
         raise ConfigError(exc.message, field="server_name") from None
 
 
-def _context(mode: str, server_hostname: str, verify: bool | str) -> ssl.SSLContext:
+def _context(mode: CertVerificationMode, server_hostname: str, verify: bool | str) -> ssl.SSLContext:
     """The SSL context the adapter would use (:func:`vpc_requests._transport.tls.pool_kwargs`)."""
     context: ssl.SSLContext = pool_kwargs(server_hostname, mode, verify, None)["ssl_context"]
     return context
@@ -260,7 +260,7 @@ def _probe(
     service = dialer.service
     port = service.tcp_port if scheme == "tcp" else service.port_for(scheme)
     assert port is not None
-    origin = f"[{service.origin_host}]:{port}" if ":" in service.origin_host else f"{service.origin_host}:{port}"
+    origin = host_port(service.origin_host, port)
 
     def done(*, code: str | None = None, detail: str = "", connect_ms: float | None = None,
              tls_ms: float | None = None, address: str | None = None) -> Probe:
@@ -311,7 +311,7 @@ def _peer(sock: socket.socket) -> str | None:
         host, port = sock.getpeername()[:2]
     except (OSError, ValueError):
         return None
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host, port)
 
 
 def _since(started: float) -> float:

@@ -22,7 +22,7 @@ from .._bindings.binding import Binding
 from .._bindings.network import NetworkBinding
 from .._errors import ConfigError
 from .._model.service import VPCService
-from .services_file import ServicesFile, default_services_path, read_services
+from .services_file import ServicesFile, default_services_path, lookup, read_services
 from .sources import ConfigWarning, Document, caller_level, read_document
 from .wrangler import WRANGLER_FILES, BindingSpec, NetworkSpec, cloudflare_env, find_wrangler_file, read_worker
 
@@ -259,21 +259,14 @@ def _bind_network(document: Document, spec: NetworkSpec, contents: ServicesFile)
 
 
 def _lookup(document: Document, spec: BindingSpec, contents: ServicesFile) -> VPCService:
-    value: str | None
-    if spec.service_id is not None:
-        service = contents.services.get(spec.service_id)
-        if service is not None:
-            return service
-        key, value = "service_id", spec.service_id
-    else:
-        named = [s for s in contents.services.values() if s.name == spec.service]
-        if len(named) == 1:
-            return named[0]
-        key, value = "service", spec.service
-        if named:
-            ids = ", ".join(str(s.service_id) for s in named)
-            raise document.error(f"{len(named)} services are named {value!r} in {contents.path} "
-                                 f"({ids}); bind by service_id", spec.where, key)
+    named = lookup(contents, spec.service_id, spec.service)
+    if len(named) == 1:
+        return named[0]
+    key, value = ("service_id", spec.service_id) if spec.service_id is not None else ("service", spec.service)
+    if named:
+        ids = ", ".join(str(s.service_id) for s in named)
+        raise document.error(f"{len(named)} services are named {value!r} in {contents.path} "
+                             f"({ids}); bind by service_id", spec.where, key)
     raise document.error(f"binding {spec.binding!r} names service {value!r}, which {contents.path} "
                          f"does not define; defined: {_known(contents)}", spec.where, key)
 

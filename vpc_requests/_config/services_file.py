@@ -72,7 +72,9 @@ __all__ = [
     "find_service",
     "lock_path",
     "locked",
+    "lookup",
     "read_services",
+    "refers_to",
     "replace_services",
     "update_service",
     "write_atomic",
@@ -309,6 +311,34 @@ def check_tunnel(url: object) -> str:
     return str(url)
 
 
+def refers_to(service: VPCService, service_id: str | None, name: str | None) -> bool:
+    """Whether a reference names ``service``: by ``service_id`` when it has
+    one (a binding's ``service`` is then ignored, as wrangler ignores it),
+    else by ``name``.
+
+    :param service: the service.
+    :param service_id: the reference's id, or ``None``.
+    :param name: the reference's service name, or ``None``.
+    """
+    if service_id is not None:
+        return service.service_id == service_id
+    return name is not None and service.name == name
+
+
+def lookup(services: ServicesFile, service_id: str | None, name: str | None) -> list[VPCService]:
+    """The services of a file that a reference names (:func:`refers_to`):
+    at most one by id; by name, every service of that name.
+
+    :param services: the file's contents.
+    :param service_id: the reference's id, or ``None``.
+    :param name: the reference's service name, or ``None``.
+    """
+    if service_id is not None:
+        found = services.services.get(service_id)
+        return [] if found is None else [found]
+    return [s for s in services.services.values() if refers_to(s, None, name)]
+
+
 def find_service(services: ServicesFile, ref: str) -> VPCService:
     """The service whose ``service_id`` is ``ref``, else the one named ``ref``.
 
@@ -317,9 +347,7 @@ def find_service(services: ServicesFile, ref: str) -> VPCService:
     :returns: the service.
     :raises ConfigError: when none or several match; the message lists them.
     """
-    if ref in services.services:
-        return services.services[ref]
-    named = [s for s in services.services.values() if s.name == ref]
+    named = lookup(services, ref, None) or lookup(services, None, ref)
     if len(named) == 1:
         return named[0]
     if named:
@@ -668,8 +696,7 @@ def bindings_using(wrangler: str | Path, service: VPCService) -> list[str]:
         found: list[str] = []
         for environment in names:
             for spec in read_bindings(document, environment):
-                if (spec.service_id is not None and spec.service_id == service.service_id) or (
-                        spec.service is not None and spec.service == service.name):
+                if refers_to(service, spec.service_id, spec.service):
                     found.append(spec.binding if environment is None else f"{spec.binding} [env.{environment}]")
     return found
 

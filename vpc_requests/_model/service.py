@@ -40,32 +40,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
+from . import modes
+from .hosts import DEFAULT_PORTS, host_port, ip_literal
+from .modes import DEFAULT_CERT_VERIFICATION_MODE, AppProtocol, CertVerificationMode, ServiceType
 
-__all__ = [
-    "API_FIELDS", "APP_PROTOCOLS", "AppProtocol", "CERT_VERIFICATION_MODES", "DEFAULT_PORTS",
-    "SERVICE_TYPES", "ServiceType", "VPCService",
-]
-
-#: A service's ``type``.
-ServiceType = Literal["http", "tcp"]
-#: A ``tcp`` service's ``app_protocol``.
-AppProtocol = Literal["postgresql", "mysql"]
-
-#: The accepted values of ``cert_verification_mode``, the default first.
-CERT_VERIFICATION_MODES: tuple[str, ...] = ("verify_full", "verify_ca", "disabled")
-
-#: The accepted values of ``type``, the default first.
-SERVICE_TYPES: tuple[ServiceType, ...] = ("http", "tcp")
-
-#: The accepted values of ``app_protocol`` (the API's, SDK 5.x).
-APP_PROTOCOLS: tuple[AppProtocol, ...] = ("postgresql", "mysql")
-
-#: The port of each scheme when a service sets neither port.
-DEFAULT_PORTS: Mapping[str, int] = MappingProxyType({"http": 80, "https": 443})
+__all__ = ["API_FIELDS", "VPCService"]
 
 #: The top-level keys of the API object that :meth:`VPCService.from_api` reads.
 API_FIELDS: frozenset[str] = frozenset(
@@ -73,7 +55,7 @@ API_FIELDS: frozenset[str] = frozenset(
      "host", "tls_settings", "created_at", "updated_at"}
 )
 
-_DEFAULT_MODE = CERT_VERIFICATION_MODES[0]
+_DEFAULT_MODE = DEFAULT_CERT_VERIFICATION_MODE
 _MAX_HOSTNAME = 253
 _MAX_LABEL = 63
 _HOST_KEYS = ("hostname", "ipv4", "ipv6", "network", "resolver_network")
@@ -145,7 +127,7 @@ class VPCService:
     service_id: str | None
     tunnel_id: str | None
     resolver_ips: tuple[str, ...]
-    cert_verification_mode: str
+    cert_verification_mode: CertVerificationMode
     created_at: str | None
     updated_at: str | None
     type: ServiceType
@@ -171,16 +153,16 @@ class VPCService:
         service_id: str | None = None,
         tunnel_id: str | None = None,
         resolver_ips: tuple[str, ...] | list[str] = (),
-        cert_verification_mode: str = _DEFAULT_MODE,
+        cert_verification_mode: CertVerificationMode = _DEFAULT_MODE,
         created_at: str | None = None,
         updated_at: str | None = None,
-        type: str = "http",  # the API's name, though it shadows the builtin
+        type: ServiceType = "http",  # the API's name, though it shadows the builtin
         tcp_port: int | None = None,
-        app_protocol: str | None = None,
+        app_protocol: AppProtocol | None = None,
         certificate_authority: str | None = None,
         client_certificate: str | None = None,
     ) -> None:
-        kind = _type(type)
+        kind = modes.service_type(type)
         _check_type_fields(kind, {"http_port": http_port, "https_port": https_port,
                                   "tcp_port": tcp_port, "app_protocol": app_protocol})
         if hostname is None and ipv4 is None and ipv6 is None:
@@ -214,12 +196,12 @@ class VPCService:
             "service_id": _text(service_id, "service_id"),
             "tunnel_id": _text(tunnel_id, f"{network}.tunnel_id"),
             "resolver_ips": tuple(_resolver_ip(ip, i) for i, ip in enumerate(ips_given)),
-            "cert_verification_mode": _mode(cert_verification_mode),
+            "cert_verification_mode": modes.cert_verification_mode(cert_verification_mode, _MODE),
             "created_at": _text(created_at, "created_at"),
             "updated_at": _text(updated_at, "updated_at"),
             "type": kind,
             "tcp_port": None if tcp_port is None else _port(tcp_port, "tcp_port"),
-            "app_protocol": None if app_protocol is None else _app_protocol(app_protocol),
+            "app_protocol": None if app_protocol is None else modes.app_protocol(app_protocol),
             "certificate_authority": _text(certificate_authority, "tls_settings.certificate_authority"),
             "client_certificate": _text(client_certificate, "tls_settings.client_certificate"),
             "_tls_given": False,
@@ -413,7 +395,7 @@ class VPCService:
         if port is None:
             allowed = ", ".join(self.schemes)
             raise ValueError(f"{self.describe()} has no port for scheme {scheme!r}; it allows: {allowed}")
-        return f"{_bracket(self.origin_host)}:{port}"
+        return host_port(self.origin_host, port)
 
     def describe(self) -> str:
         """A short human description.
@@ -486,10 +468,6 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def _text(value: object, field: str) -> str | None:
     """An optional, non-empty string field."""
     if value is None:
@@ -517,7 +495,7 @@ def _hostname(value: object) -> str:
             f"{value!r} contains a URL scheme; give only the host name, such as {bare!r}",
             field=_HOSTNAME,
         )
-    literal = _ip_literal(value)
+    literal = ip_literal(value)
     if literal is not None:
         other = "host.ipv4" if literal.version == 4 else "host.ipv6"
         raise ConfigError(
@@ -571,16 +549,6 @@ def _short(value: str) -> str:
     return repr(value) if len(value) <= 80 else repr(value[:60] + "...")
 
 
-def _ip_literal(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address if ``value`` is an IP literal (IPv6 possibly bracketed or
-    with a zone id), else ``None``."""
-    text = value[1:-1] if value.startswith("[") and value.endswith("]") else value
-    try:
-        return ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-
-
 def _ipv4(value: object) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"must be an IPv4 address string, got {_kind(value)} {value!r}", field=_IPV4)
@@ -588,7 +556,7 @@ def _ipv4(value: object) -> str:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
         pass
-    hint = "; that is an IPv6 address, put it in host.ipv6" if _ip_literal(value) is not None else ""
+    hint = "; that is an IPv6 address, put it in host.ipv6" if ip_literal(value) is not None else ""
     raise ConfigError(
         f"{value!r} is not a valid IPv4 address (dotted quad such as '10.0.1.50'){hint}",
         field=_IPV4,
@@ -606,7 +574,7 @@ def _ipv6(value: object, field: str = _IPV6) -> str:
     except ValueError:
         pass
     hint = ""
-    if _ip_literal(value) is not None and field == _IPV6:
+    if ip_literal(value) is not None and field == _IPV6:
         hint = "; that is an IPv4 address, put it in host.ipv4"
     raise ConfigError(
         f"{value!r} is not a valid IPv6 address (such as 'fe80::1' or '[fe80::1]'){hint}",
@@ -634,31 +602,6 @@ def _api_port(value: object, field: str) -> int | None:
             raise ConfigError(f"{value!r} is out of range; ports are 1-65535", field=field)
         return int(value)
     return _port(value, field)
-
-
-def _mode(value: object) -> str:
-    if value not in CERT_VERIFICATION_MODES or not isinstance(value, str):
-        raise ConfigError(
-            f"unknown mode {value!r}; allowed: {', '.join(CERT_VERIFICATION_MODES)}",
-            field=_MODE,
-        )
-    return CERT_VERIFICATION_MODES[CERT_VERIFICATION_MODES.index(value)]
-
-
-def _type(value: object) -> ServiceType:
-    if value not in SERVICE_TYPES or not isinstance(value, str):
-        raise ConfigError(
-            f"unknown service type {value!r}; allowed: {', '.join(SERVICE_TYPES)}", field="type"
-        )
-    return cast(ServiceType, str(value))
-
-
-def _app_protocol(value: object) -> AppProtocol:
-    if value not in APP_PROTOCOLS or not isinstance(value, str):
-        raise ConfigError(
-            f"unknown app_protocol {value!r}; allowed: {', '.join(APP_PROTOCOLS)}", field="app_protocol"
-        )
-    return cast(AppProtocol, str(value))
 
 
 def _check_type_fields(kind: ServiceType, values: Mapping[str, object]) -> None:
@@ -720,7 +663,7 @@ def _resolver_ip(value: object, index: int) -> str:
         return address
     if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
         raise ConfigError(f"{value!r} has port {port_text!r}; ports are 1-65535", field=field)
-    return f"{_bracket(address)}:{int(port_text)}"
+    return host_port(address, int(port_text))
 
 
 def _known(obj: Mapping[str, Any], keys: tuple[str, ...], field: str) -> None:

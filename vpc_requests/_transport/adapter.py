@@ -32,6 +32,7 @@ from urllib3.poolmanager import PoolKey
 
 from .._compat import basic_auth_header, grow_pool, has_header, header_items, response_headers
 from .._errors import AbortError, ProxyError, error_response, from_transport, translate
+from .._model.modes import ErrorMode, error_mode
 from .._model.service import VPCService
 from .._util import forks
 from .abort import current_scope
@@ -60,7 +61,6 @@ log = logging.getLogger("vpc_requests.adapter")  # the name it had before the la
 # the service" (S11); anything else (InvalidURL, InvalidHeader, RetryError)
 # passes through as requests raised it.
 _TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout)
-_ERROR_MODES = ("raise", "response")
 class VPCServiceAdapter(HTTPAdapter):
     """Sends every request to ``service``, whatever the URL's host and port.
 
@@ -103,12 +103,11 @@ class VPCServiceAdapter(HTTPAdapter):
         binding: str | None = None,
         tunnel: str | None = None,
         *,
-        errors: str = "raise",
+        errors: ErrorMode = "raise",
         certificates: Mapping[str, CertificateFiles | Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
-        if errors not in _ERROR_MODES:
-            raise ValueError(f"errors must be one of {', '.join(_ERROR_MODES)}; got {errors!r}")
+        errors = error_mode(errors)
         if not isinstance(service, VPCService):
             raise TypeError(
                 f"VPCServiceAdapter needs a VPCService, got {type(service).__name__}; "

@@ -32,6 +32,7 @@ from .._util import deadlines
 from .abort import current_scope, watch
 from .resolver import require_dns, resolver_for
 from .tunnels import (
+    SocketOptions,
     Transport,
     http_connect,
     open_socket,
@@ -52,8 +53,6 @@ __all__ = [
     "VPCPoolKey",
     "key_fn",
 ]
-
-SocketOptions = Any
 
 log = logging.getLogger("vpc_requests.connection")  # the name it had before the layers; users filter on it
 

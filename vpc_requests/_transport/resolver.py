@@ -23,7 +23,8 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import ModuleType
+from typing import Callable
 
 from .._errors import ProxyError, proxy_error
 
@@ -39,7 +40,7 @@ DEFAULT_LIFETIME = 5.0
 MAX_TTL = 86400.0
 
 
-def require_dns() -> Any:
+def require_dns() -> ModuleType:
     """Import dnspython.
 
     :returns: the ``dns.resolver`` module.

@@ -8,16 +8,14 @@ adapter pays for parsing once per distinct host, not once per request.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .._errors import RoutingError
+from .._model.hosts import DEFAULT_PORTS, host_port, ip_text, is_ip
 from .._model.service import VPCService
 
-__all__ = ["Route", "is_ip", "route"]
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
+__all__ = ["Route", "route"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +41,7 @@ class Route:
     @property
     def origin(self) -> str:
         """``host:port`` actually connected to, for messages and logs."""
-        host = self.connect_host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{host}:{self.port}"
+        return host_port(self.connect_host, self.port)
 
 
 def route(service: VPCService, url: str, binding: str | None = None) -> Route:
@@ -112,7 +107,7 @@ def _route(service: VPCService, scheme: str, netloc: str, binding: str | None) -
         host_header = f"{literal_host}:{url_port}"
     server_hostname = None
     if scheme == "https":
-        server_hostname = host.rstrip(".") if not is_ip(host) else _ip_text(host)
+        server_hostname = host.rstrip(".") if not is_ip(host) else ip_text(host)
     return Route(
         scheme=scheme,
         url_host=host,
@@ -121,19 +116,6 @@ def _route(service: VPCService, scheme: str, netloc: str, binding: str | None) -
         connect_host=service.origin_host,
         port=port,
     )
-
-
-def is_ip(host: str) -> bool:
-    """Whether ``host`` is an IP literal (an IPv6 zone allowed)."""
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
-
-
-def _ip_text(host: str) -> str:
-    return str(ipaddress.ip_address(host.split("%", 1)[0]))
 
 
 def _refuse(url: str, binding: str | None, why: str) -> RoutingError:

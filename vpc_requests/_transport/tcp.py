@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from typing import Any, Union
 
 from .._errors import AbortError, ConfigError, ProxyError, RoutingError, VPCError, proxy_error
+from .._model.hosts import host_port
 from .._model.service import VPCService
 from .._util import deadlines
 from . import abort
 from .abort import AbortSignal
 from .connection import Dialer
-from .tls import CertificateFiles, service_context
+from .tls import CertificateFiles, VerifyType, service_context
 from .tunnels import describe_transport
 
 __all__ = ["Address", "address_host", "check_tcp", "open_connection"]
@@ -175,8 +176,7 @@ def open_connection(
 
 
 def _origin(service: VPCService, port: int) -> str:
-    host = service.origin_host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(service.origin_host, port)
 
 
 def _dial(dialer: Dialer, port: int, timeout: float | None, binding: str | None, origin: str) -> socket.socket:
@@ -216,7 +216,7 @@ def _tls_context(
     :raises ConfigError: for a certificate id without local files, or a
         file that does not exist.
     """
-    verify: Any = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    verify: VerifyType = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     try:
         return service_context(service, certificates, binding=binding, verify=verify)
     except OSError as exc:

@@ -43,13 +43,13 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
 from urllib3.util.ssl_ import create_urllib3_context
 
 from .._errors import ConfigError
+from .._model.modes import CertVerificationMode
 from .._model.service import VPCService
 from .abort import watch
 
-__all__ = ["MODES", "RECHECK_SECONDS", "CertificateFiles", "ServiceFiles", "certificate_map", "pool_kwargs",
+__all__ = ["RECHECK_SECONDS", "CertificateFiles", "ServiceFiles", "certificate_map", "pool_kwargs",
            "service_context", "service_files"]
 
-MODES = ("verify_full", "verify_ca", "disabled")
 
 #: How long a CA bundle's or client certificate's (inode, mtime, size) is trusted
 #: before it is looked up again.
@@ -57,7 +57,8 @@ RECHECK_SECONDS = 1.0
 
 VerifyType = Union[bool, str, "os.PathLike[str]", None]
 #: ``cert=`` as requests takes it: a path, or (certificate, key or None).
-CertType = Any
+_Path = Union[str, "os.PathLike[str]"]
+CertType = Union[_Path, tuple[_Path, Union[_Path, None]], None]
 _Cert = Union[str, tuple[str, Union[str, None]], None]
 _Stamp = Union[tuple[int, int, int], None]
 
@@ -232,7 +233,7 @@ def service_files(
 
 
 def pool_kwargs(
-    server_hostname: str, mode: str, verify: VerifyType, cert: CertType, trust: str | None = None
+    server_hostname: str, mode: CertVerificationMode, verify: VerifyType, cert: CertType, trust: str | None = None
 ) -> dict[str, Any]:
     """urllib3 pool keyword arguments for one https route.
 
@@ -287,7 +288,7 @@ def service_context(
 
 
 def _settings(
-    mode: str, verify: VerifyType, cert: CertType, trust: str | None
+    mode: CertVerificationMode, verify: VerifyType, cert: CertType, trust: str | None
 ) -> tuple[str, tuple[str, ...], _Cert, tuple[_Stamp, ...]]:
     """(check, CA files, client certificate, the files' stamps) for a context."""
     check = "none" if verify is False or mode == "disabled" else mode

@@ -23,7 +23,6 @@ The functions here open one connection through one transport;
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 import os
@@ -31,16 +30,23 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from urllib.parse import unquote, urlsplit
 
+from .._compat import basic_auth_header
 from .._errors import CODE_CLASSES, ConfigError, ProxyError, proxy_error
+from .._model.hosts import DEFAULT_PORTS, host_port, ip_literal, is_ip
 from .._util import deadlines
-from .routing import is_ip
+
+if TYPE_CHECKING:
+    import h11
 
 __all__ = [
     "DEFAULT_TUNNEL_PORTS",
+    "SocketOptions",
     "TUNNEL_SCHEMES",
     "Transport",
     "describe_transport",
@@ -59,13 +65,14 @@ log = logging.getLogger("vpc_requests.tunnels")  # the name it had before the la
 TUNNEL_SCHEMES: tuple[str, ...] = ("socks5", "socks5h", "http", "https")
 
 #: The proxy port when the transport URL gives none.
-DEFAULT_TUNNEL_PORTS = {"socks5": 1080, "socks5h": 1080, "http": 80, "https": 443}
+DEFAULT_TUNNEL_PORTS = {"socks5": 1080, "socks5h": 1080, **DEFAULT_PORTS}
 
 _ALLOWED = "'direct' or a URL socks5://, socks5h://, http:// or https://"
 _MAX_HEAD = 65536
 
 Watch = Optional[Callable[[socket.socket], None]]
-SocketOptions = Any
+#: ``(level, option, value)`` triples set on a new socket, as urllib3 takes them.
+SocketOptions = Optional[Sequence[tuple[int, int, Union[int, bytes]]]]
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ class Transport:
     @property
     def address(self) -> str:
         """``host:port`` of the proxy, IPv6 in brackets."""
-        return _authority(self.host, self.port)
+        return host_port(self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -199,6 +206,14 @@ def _parse_tunnel(url: str) -> Transport:
     host = parts.hostname
     if "%" in host:
         raise ConfigError(f"{shown!r}: IPv6 zone ids are not supported", field="tunnel")
+    if parts.netloc.rpartition("@")[2].startswith("[") and getattr(ip_literal(host), "version", 0) != 6:
+        # Python 3.11 and later refuse a bracketed host that is no IPv6
+        # address in urlsplit() (above); 3.9 and 3.10 accept it.
+        raise ConfigError(
+            f"{shown!r} is not a valid URL (Invalid IPv6 URL); write e.g. socks5h://127.0.0.1:1080, "
+            "an IPv6 address in brackets: http://[::1]:3128",
+            field="tunnel",
+        )
     return Transport(
         scheme=scheme,
         host=host,
@@ -309,7 +324,7 @@ def open_socket(
     return sock
 
 
-def require_socks() -> Any:
+def require_socks() -> ModuleType:
     """Import socksio (sans-IO SOCKS5, as httpcore uses it).
 
     :returns: the ``socksio.socks5`` module.
@@ -368,7 +383,7 @@ def socks_connect(
     except BaseException:
         sock.close()
         raise
-    log.debug("tunnel %s open to %s", transport.url, _authority(host, port))
+    log.debug("tunnel %s open to %s", transport.url, host_port(host, port))
     return sock
 
 
@@ -398,11 +413,12 @@ def http_connect(
     try:
         if transport.scheme == "https":
             sock = _wrap_proxy_tls(transport, sock, watch)
-        target = _authority(host, port)
+        target = host_port(host, port)
         headers = [("Host", target)]
         if transport.username is not None:
-            token = f"{transport.username}:{transport.password or ''}".encode()
-            headers.append(("Proxy-Authorization", f"Basic {base64.b64encode(token).decode('ascii')}"))
+            # UTF-8, as this tunnel always sent (requests' own encoding of a str is latin-1)
+            token = basic_auth_header(transport.username.encode(), (transport.password or "").encode())
+            headers.append(("Proxy-Authorization", token))
         h11 = _h11()
         http = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         sock.settimeout(deadlines.left(deadline))
@@ -423,10 +439,6 @@ def http_connect(
 
 
 # -- helpers --------------------------------------------------------------------
-
-
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _proxy_addresses(transport: Transport) -> list[tuple[int, Any]]:
@@ -593,7 +605,7 @@ def _socks_reply(sock: socket.socket) -> bytes:
 
 def _socks_refused(transport: Transport, host: str, port: int, reply: int) -> ProxyError:
     """A SOCKS5 reply other than success, as a Cloudflare error code."""
-    target = _authority(host, port)
+    target = host_port(host, port)
     code, text = _SOCKS_REPLIES.get(reply, ("proxy_internal_error", "unknown reply"))
     if reply == 0x02 and is_ip(host):
         code = "destination_ip_prohibited"
@@ -645,14 +657,14 @@ def _wrap_proxy_tls(transport: Transport, sock: socket.socket, watch: Watch) -> 
     return wrapped
 
 
-def _h11() -> Any:
+def _h11() -> ModuleType:
     # Imported when a CONNECT tunnel is used, not with vpc_requests.
     import h11
 
     return h11
 
 
-def _read_head(sock: socket.socket, http: Any) -> tuple[int, str, list[tuple[str, str]]]:
+def _read_head(sock: socket.socket, http: h11.Connection) -> tuple[int, str, list[tuple[str, str]]]:
     """The proxy's answer to CONNECT, parsed by ``h11``. Read byte by byte
     and handed to h11 a line at a time, so that nothing after it (the
     target's first bytes) is consumed."""
