@@ -13,7 +13,7 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, Union
@@ -84,17 +84,30 @@ class Binding:
         errors: ErrorMode = "raise",
         **adapter_kwargs: Any,
     ) -> None:
+        self._service = service
+        self._start(name, tunnel, errors, adapter_kwargs, lambda errors: VPCServiceAdapter(
+            service, binding=name, tunnel=tunnel, errors=errors, **adapter_kwargs
+        ))
+
+    def _start(
+        self,
+        name: str,
+        tunnel: str | None,
+        errors: ErrorMode,
+        adapter_kwargs: dict[str, Any],
+        adapter: Callable[[ErrorMode], VPCServiceAdapter],
+    ) -> None:
+        """The state every kind of binding keeps: its name, transport,
+        error mode and adapter (made by ``adapter(errors)`` once ``errors``
+        is checked). Should not be called from user code."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"a binding's name must be a non-empty str, got {name!r}")
         errors = error_mode(errors)
         self._name = name
-        self._service = service
         self._tunnel = tunnel
         self._errors = errors
         self._adapter_kwargs = adapter_kwargs
-        self._adapter = VPCServiceAdapter(
-            service, binding=name, tunnel=tunnel, errors=errors, **adapter_kwargs
-        )
+        self._adapter = adapter(errors)
         self._headers = default_headers()
 
     @property

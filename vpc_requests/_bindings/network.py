@@ -26,7 +26,6 @@ from typing import Any
 
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
-from requests.utils import default_headers
 
 from .._errors import ConfigError, RoutingError
 from .._model.hosts import DEFAULT_PORTS, is_ip
@@ -204,17 +203,10 @@ class NetworkBinding(Binding):
         errors: ErrorMode = "raise",
         **adapter_kwargs: Any,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"a binding's name must be a non-empty str, got {name!r}")
-        errors = error_mode(errors)
-        self._name = name
-        self._tunnel = tunnel
-        self._errors = errors
-        self._adapter_kwargs = adapter_kwargs
         self.tunnel_id = tunnel_id
         self.network_id = network_id
-        self._adapter = NetworkAdapter(name, tunnel, errors=errors, **adapter_kwargs)
-        self._headers = default_headers()
+        self._start(name, tunnel, errors, adapter_kwargs,
+                    lambda errors: NetworkAdapter(name, tunnel, errors=errors, **adapter_kwargs))
 
     @property
     def service(self) -> VPCService:
