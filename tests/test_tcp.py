@@ -117,9 +117,9 @@ def far_service() -> VPCService:
 def test_connect_through_a_socks5h_tunnel_asks_for_the_service(echo) -> None:
     with Socks5Server({(NAME, 5432): (LOOP, echo.port)}) as socks:
         binding = Binding("DB", far_service(), tunnel=f"socks5h://{LOOP}:{socks.port}")
-        # The address a Worker would pass (a private IP): never dialled, never
+        # The address a Worker would pass (an IP, here RFC 5737's): never dialled, never
         # asked of the tunnel; the connection goes to the loopback SOCKS server.
-        with binding.connect("10.0.1.50:1", timeout=10) as sock:
+        with binding.connect("192.0.2.50:1", timeout=10) as sock:
             assert roundtrip(sock, PAYLOAD, half_close=False) == PAYLOAD
     assert socks.asked == [Asked(NAME, 5432, "domain")]
 
