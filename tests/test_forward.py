@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import eventually, popen, reap
-from servers import Unresponsive, closed_port
-from tcp_servers import EchoServer, read_all, roundtrip
+from servers import EchoServer, Unresponsive, closed_port, read_all, roundtrip
 
 from vpc_requests import Binding, RoutingError, VPCService
 from vpc_requests._bindings.forward import Forwarder, check_listen, parse_listen

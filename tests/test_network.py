@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from helpers import contacted, popen, reap
-from servers import Asked, Socks5Server, closed_port
-from tcp_servers import EchoServer, roundtrip
+from servers import Asked, EchoServer, Socks5Server, closed_port, roundtrip
 
 from vpc_requests import ConfigError, NetworkBinding, ProxyError, RoutingError, load_env, mount
 from vpc_requests._bindings.network import NetworkAdapter

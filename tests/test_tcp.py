@@ -2,7 +2,7 @@
 service's host and tcp_port through the binding's transport, whatever
 address is given; TLS per the service's tls_settings; Cloudflare error codes.
 
-Against real loopback servers: an echo server (tests/tcp_servers.py), a
+Against real loopback servers: an echo server (tests/servers/echo.py), a
 SOCKS5 server and an HTTP CONNECT proxy (tests/servers/tunnels.py) that map
 the names only the far end knows to loopback.
 """
@@ -16,8 +16,17 @@ import threading
 import pytest
 import requests
 from helpers import eventually
-from servers import Asked, ConnectProxy, DNSServer, Socks5Server, Unresponsive, closed_port, tls_server_context
-from tcp_servers import EchoServer, roundtrip
+from servers import (
+    Asked,
+    ConnectProxy,
+    DNSServer,
+    EchoServer,
+    Socks5Server,
+    Unresponsive,
+    closed_port,
+    roundtrip,
+    tls_server_context,
+)
 
 from vpc_requests import (
     AbortController,

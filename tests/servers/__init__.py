@@ -4,6 +4,7 @@ loop of :class:`vpc_requests._loopback.LoopbackServer` (the urllib3
 ``dummyserver`` idea). What users may reuse lives in :mod:`vpc_requests.testing`.
 """
 
+from .echo import EchoServer, read_all, roundtrip
 from .faults import (
     BacklogFull,
     ScriptedServer,
@@ -23,13 +24,16 @@ __all__ = [
     "BacklogFull",
     "ConnectProxy",
     "DNSServer",
+    "EchoServer",
     "ScriptedServer",
     "Socks5Server",
     "Unresponsive",
     "closed_port",
     "never_reads",
+    "read_all",
     "read_head",
     "reset_in_the_body",
+    "roundtrip",
     "stalled_body",
     "stalled_headers",
     "tls13_only_context",
