@@ -1,6 +1,7 @@
 """A TCP echo server on loopback for the connect(), forwarder and network
-tests: each connection on its own thread; what it reads it writes back; EOF from the client (a half-close) is answered by a
-half-close once everything has been echoed. Optionally TLS (recording the
+tests: each connection on its own thread; what it reads it writes back;
+EOF from the client (a half-close) is answered by a half-close once
+everything has been echoed. Optionally TLS (recording the
 SNI each client sent)."""
 
 from __future__ import annotations
